@@ -1,0 +1,746 @@
+import { Chart, Duration, Lazy, Size, SizeRoundingBehavior } from 'cdk8s';
+import { Construct } from 'constructs';
+import { Images } from './images';
+import * as k8s from './k8s';
+import { Monitoring } from './monitoring';
+import { NetworkPeer } from './network-peer';
+import { Cpu } from './quantities';
+import { loadRuntimeBundle } from './runtime-bundle';
+import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { RuntimeContainer, ServingRuntime } from './serving-runtime';
+import {
+  describe, invalidProp, isDnsLabel, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName,
+  requireInteger, requireLabels, requirePinnedImage,
+} from './validation';
+import { ScaledObject as KedaScaledObject } from '../imports/keda.sh';
+import {
+  ServiceMonitor, ServiceMonitorSpecEndpoints, ServiceMonitorSpecEndpointsMetricRelabelings,
+  ServiceMonitorSpecEndpointsMetricRelabelingsAction, ServiceMonitorSpecEndpointsRelabelingsAction,
+} from '../imports/monitoring.coreos.com';
+
+/** A key of an existing Kubernetes Secret. The value is never written into a manifest. */
+export interface SecretKeySelector {
+  /** Name of the Secret in the model's namespace. */
+  readonly secretName: string;
+  /** Key inside the Secret. */
+  readonly key: string;
+}
+
+/** A taint the model pods tolerate. */
+export interface Toleration {
+  /** Taint key. */
+  readonly key: string;
+  /** 'Exists' matches any value; 'Equal' needs `value`. @default 'Exists' */
+  readonly operator?: 'Exists' | 'Equal';
+  /** Taint value, with operator 'Equal'. @default - none */
+  readonly value?: string;
+  /** Taint effect. @default - all effects */
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+/** What other constructs (alerts, drift checks, Pulumi components) need to know of a model service. */
+export interface IModelService {
+  /** Kubernetes name of the Deployment and the Service. */
+  readonly name: string;
+  /** Namespace everything lives in. */
+  readonly namespace: string;
+  /** Value of the `model` label on the serving metrics. */
+  readonly modelName: string;
+  /** True when the pods export the contract serving metrics (through the proxy or mapped). */
+  readonly exportsServingMetrics: boolean;
+  /** p99 latency the service should stay under, if set. */
+  readonly latencyObjective?: Duration;
+  /** Share of requests that may fail (0..1), if set. */
+  readonly errorRateObjective?: number;
+}
+
+/** Properties of a ModelService. */
+export interface ModelServiceProps {
+  /** How the model is served. */
+  readonly runtime: ServingRuntime;
+  /** Name of the Deployment, Service and the rest; a DNS-1123 label. @default - the construct id */
+  readonly name?: string;
+  /** Namespace. @default - the chart's namespace */
+  readonly namespace?: string;
+  /** Value of the `model` label on serving metrics. @default - name */
+  readonly modelName?: string;
+  /** Replica count; the minimum when autoscaling. @default 2 */
+  readonly replicas?: number;
+  /** Upper bound for the autoscaler; above `replicas` turns autoscaling on. @default - replicas: no autoscaler */
+  readonly maxReplicas?: number;
+  /** What the autoscaler watches. @default [ScalingMetric.cpu(70)] */
+  readonly scaleOn?: ScalingMetric[];
+  /** CPU the scheduler reserves per pod for the model server. @default Cpu.cores(1) */
+  readonly cpuRequest?: Cpu;
+  /** CPU cap of the model server; the worker count derives from it. @default - cpuRequest */
+  readonly cpuLimit?: Cpu;
+  /** Memory reserved for the model server. @default Size.gibibytes(2) */
+  readonly memoryRequest?: Size;
+  /** Memory cap of the model server. @default - memoryRequest */
+  readonly memoryLimit?: Size;
+  /** Size limit of each writable scratch directory (emptyDir). @default Size.gibibytes(1) */
+  readonly scratchSize?: Size;
+  /** GPUs per pod. @default 0 */
+  readonly gpuCount?: number;
+  /** Extended resource name of the GPUs. @default 'nvidia.com/gpu' */
+  readonly gpuResourceName?: string;
+  /** Node labels the pods require, e.g. a GPU node pool. @default - none */
+  readonly nodeSelector?: Record<string, string>;
+  /** Taints the pods tolerate. @default - with GPUs, the `gpuResourceName` NoSchedule taint; else none */
+  readonly tolerations?: Toleration[];
+  /** Spread replicas across zones and nodes (best effort). @default true */
+  readonly topologySpread?: boolean;
+  /** Plain environment variables of the model server. @default {} */
+  readonly env?: Record<string, string>;
+  /** Environment variables read from existing Secrets. @default {} */
+  readonly secretEnv?: Record<string, SecretKeySelector>;
+  /** ServiceAccount the pods run as. @default - the namespace's default */
+  readonly serviceAccountName?: string;
+  /** Mount an API token; only for servers that call the Kubernetes API. @default false */
+  readonly automountServiceAccountToken?: boolean;
+  /** Secrets used to pull private images. @default [] */
+  readonly imagePullSecrets?: string[];
+  /** Longest the model may take to load before the pod is restarted. @default Duration.minutes(10) */
+  readonly startupTimeout?: Duration;
+  /** Time between SIGTERM and SIGKILL, for in-flight predictions. @default Duration.seconds(30) */
+  readonly terminationGracePeriod?: Duration;
+  /** Run the metrics proxy sidecar. @default - true unless the runtime exports its own metrics */
+  readonly metricsProxy?: boolean;
+  /** Image of the metrics proxy (a stock Node.js image). @default Images.NODE */
+  readonly metricsProxyImage?: string;
+  /** Port of the Service. @default 80 */
+  readonly servicePort?: number;
+  /** Host name of an Ingress for the service. @default - no Ingress */
+  readonly ingressHost?: string;
+  /** IngressClass of that Ingress. @default - the cluster's default class */
+  readonly ingressClassName?: string;
+  /** TLS Secret of that Ingress. @default - no TLS */
+  readonly ingressTlsSecretName?: string;
+  /** Annotations of that Ingress (controller settings). @default {} */
+  readonly ingressAnnotations?: Record<string, string>;
+  /** Clients allowed to call the model; set it to get a NetworkPolicy that also lets Prometheus scrape. @default - no NetworkPolicy */
+  readonly allowedClients?: NetworkPeer[];
+  /** Labels of the ServiceMonitor. @default - Monitoring.of(scope).serviceMonitorLabels */
+  readonly serviceMonitorLabels?: Record<string, string>;
+  /** Scrape interval. @default - Monitoring.of(scope).scrapeInterval */
+  readonly scrapeInterval?: Duration;
+  /** Extra labels of every object. @default {} */
+  readonly labels?: Record<string, string>;
+  /** Extra annotations of the pods. @default {} */
+  readonly podAnnotations?: Record<string, string>;
+  /** PriorityClass of the pods. @default - the cluster default */
+  readonly priorityClassName?: string;
+  /** p99 latency objective, used by PrometheusAlerts. @default - none */
+  readonly latencyObjective?: Duration;
+  /** Error-rate objective as a share of requests (0..1), used by PrometheusAlerts. @default - none */
+  readonly errorRateObjective?: number;
+}
+
+const KIND = 'ModelService';
+// Deployment names end up in pod host names with an 11-character ReplicaSet hash and a
+// 6-character pod suffix; 52 keeps those within the 63 characters of a DNS label.
+const MAX_NAME_LENGTH = 52;
+const MODEL_CONTAINER = 'model-server';
+const PROXY_CONTAINER = 'metrics-proxy';
+const PROXY_BUNDLE = 'metrics-proxy.js';
+const PROXY_MOUNT = '/opt/mlops';
+const METRICS_PORT_NAME = 'metrics';
+const PROXY_METRICS_PORT = 9090;
+/** Annotation carrying the SHA-256 of the metrics proxy bundle; a new bundle rolls the pods. */
+export const METRICS_PROXY_HASH_ANNOTATION = 'mlops-constructs.io/metrics-proxy-sha256';
+
+/**
+ * A production model server: Deployment, Service, autoscaler, disruption budget,
+ * ServiceMonitor and, optionally, an Ingress and a NetworkPolicy; with uniform serving
+ * metrics through a metrics proxy sidecar for runtimes that have none.
+ */
+export class ModelService extends Construct implements IModelService {
+  public readonly name: string;
+  public readonly namespace: string;
+  public readonly modelName: string;
+  public readonly exportsServingMetrics: boolean;
+  public readonly latencyObjective?: Duration;
+  public readonly errorRateObjective?: number;
+  /** The runtime's container settings after sizing. */
+  public readonly runtimeContainer: RuntimeContainer;
+  /** Worker processes per pod, derived from the CPU limit. */
+  public readonly workers: number;
+  /** Labels that select this service's pods. */
+  public readonly selectorLabels: Record<string, string>;
+  /** The Deployment. */
+  public readonly deployment: k8s.KubeDeployment;
+  /** The Service. */
+  public readonly service: k8s.KubeService;
+  /** The ServiceMonitor, when the pods export serving metrics. */
+  public readonly serviceMonitor?: ServiceMonitor;
+
+  private readonly env: k8s.EnvVar[] = [];
+  private readonly reservedEnvNames: Map<string, string> = new Map();
+
+  constructor(scope: Construct, id: string, props: ModelServiceProps) {
+    super(scope, id);
+    const p = props ?? ({} as ModelServiceProps);
+    const fail = (field: string, value: unknown, problem: string, fix: string) => invalidProp(KIND, this, field, value, problem, fix);
+
+    // ---- names
+    this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
+    const namespace = p.namespace ?? Chart.of(this).namespace;
+    if (namespace === undefined) {
+      throw fail('namespace', undefined, 'is not set on the ModelService or its Chart', 'pass namespace: "mlops" (explicit namespaces keep Service DNS names and metric labels stable)');
+    }
+    this.namespace = requireDnsLabel(KIND, this, 'namespace', namespace);
+    this.modelName = p.modelName ?? this.name;
+    if (typeof this.modelName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(this.modelName)) {
+      throw fail('modelName', this.modelName, 'is not a usable metric label value', 'use at most 63 letters, digits, "_", "." or "-"');
+    }
+
+    // ---- runtime
+    if (!(p.runtime instanceof ServingRuntime)) {
+      throw fail('runtime', p.runtime, 'is required', 'pass e.g. ServingRuntime.mlflow({ model: registry.model("fraud-detector", { alias: "champion" }) })');
+    }
+    const runtimeProblem = p.runtime.problems();
+    if (runtimeProblem) throw fail(...runtimeProblem);
+
+    // ---- replicas and autoscaling
+    const replicas = requireInteger(KIND, this, 'replicas', p.replicas ?? 2, 1, 1000);
+    const maxReplicas = requireInteger(KIND, this, 'maxReplicas', p.maxReplicas ?? replicas, 1, 1000);
+    if (maxReplicas < replicas) {
+      throw fail('replicas', replicas, `is above maxReplicas (${maxReplicas})`, 'lower replicas or raise maxReplicas');
+    }
+    const autoscaled = maxReplicas > replicas;
+    if (p.scaleOn !== undefined && !autoscaled) {
+      throw fail('maxReplicas', p.maxReplicas, `must be above replicas (${replicas}) when scaleOn is set`, 'raise maxReplicas, or drop scaleOn for a fixed replica count');
+    }
+    const scaleOn = p.scaleOn ?? [ScalingMetric.cpu(70)];
+    if (!Array.isArray(scaleOn) || scaleOn.length === 0) {
+      throw fail('scaleOn', scaleOn, 'is empty', 'pass at least one metric, e.g. [ScalingMetric.cpu(70)]');
+    }
+    const kinds = new Set<string>();
+    scaleOn.forEach((metric, i) => {
+      if (!(metric instanceof ScalingMetric)) {
+        throw fail(`scaleOn[${i}]`, metric, 'is not a ScalingMetric', 'use ScalingMetric.cpu(), .memory() or .requestRate({...})');
+      }
+      const problem = metric.problems();
+      if (problem) throw fail(`scaleOn[${i}] ${problem[0]}`, problem[1], problem[2], problem[3]);
+      if (kinds.has(metric.kind)) throw fail(`scaleOn[${i}]`, metric.kind, 'appears twice', 'keep one target per metric');
+      kinds.add(metric.kind);
+    });
+
+    // ---- resources
+    const cpuRequest = p.cpuRequest ?? Cpu.cores(1);
+    const cpuLimit = p.cpuLimit ?? cpuRequest;
+    for (const [field, cpu] of [['cpuRequest', cpuRequest], ['cpuLimit', cpuLimit]] as const) {
+      if (!(cpu instanceof Cpu) || !cpu.isValid) {
+        throw fail(field, cpu instanceof Cpu ? `${cpu.millicores} millicores` : cpu, 'is not a positive whole number of millicores', 'use e.g. Cpu.millis(500) or Cpu.cores(2)');
+      }
+    }
+    if (cpuRequest.millicores > cpuLimit.millicores) {
+      throw fail('cpuRequest', cpuRequest.toQuantity(), `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
+    }
+    const memoryRequest = p.memoryRequest ?? Size.gibibytes(2);
+    const memoryLimit = p.memoryLimit ?? memoryRequest;
+    const memRequestMib = mebibytes(this, 'memoryRequest', memoryRequest);
+    const memLimitMib = mebibytes(this, 'memoryLimit', memoryLimit);
+    if (memRequestMib > memLimitMib) {
+      throw fail('memoryRequest', `${memRequestMib}Mi`, `is above memoryLimit (${memLimitMib}Mi)`, 'lower memoryRequest or raise memoryLimit');
+    }
+    const scratchMib = mebibytes(this, 'scratchSize', p.scratchSize ?? Size.gibibytes(1));
+    const gpuCount = requireInteger(KIND, this, 'gpuCount', p.gpuCount ?? 0, 0, 16);
+    const gpuResourceName = p.gpuResourceName ?? 'nvidia.com/gpu';
+    if (p.gpuResourceName !== undefined && gpuCount === 0) {
+      throw fail('gpuCount', p.gpuCount, `is 0 while gpuResourceName is set (${describe(p.gpuResourceName)})`, 'set gpuCount to the GPUs each pod needs, or drop gpuResourceName');
+    }
+    if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(gpuResourceName)) {
+      throw fail('gpuResourceName', gpuResourceName, 'is not an extended resource name', 'use a vendor-prefixed name such as "nvidia.com/gpu"');
+    }
+    // Worker processes follow the CPU the container may use, never the node's core count
+    // (which a Python server would otherwise read from /proc and overcommit).
+    this.workers = Math.max(1, Math.floor(cpuLimit.millicores / 1000));
+
+    // ---- probes and timing
+    const startupSeconds = durationSeconds(this, 'startupTimeout', p.startupTimeout ?? Duration.minutes(10), 10, 3600);
+    const graceSeconds = durationSeconds(this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 5, 3600);
+
+    // ---- metrics
+    const ownMetrics = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort }).metrics;
+    const probe = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort });
+    const proxied = p.metricsProxy ?? ownMetrics === undefined;
+    if (probe.loopbackOnly && !proxied) {
+      throw fail('metricsProxy', p.metricsProxy, `cannot be false for the ${p.runtime.kind} runtime, whose server only listens on 127.0.0.1`,
+        'keep the metrics proxy: it is the only way into the pod for clients and probes');
+    }
+    this.exportsServingMetrics = proxied || ownMetrics !== undefined;
+    if (kinds.has('requestRate') && !this.exportsServingMetrics) {
+      throw fail('scaleOn', 'requestRate', 'needs serving metrics, but metricsProxy is false and the runtime exports none', 'enable metricsProxy or declare runtime metrics');
+    }
+    const proxyImage = proxied ? requirePinnedImage(KIND, this, 'metricsProxyImage', p.metricsProxyImage ?? Images.NODE) : undefined;
+
+    // ---- ports: the Service's `http` port always targets the container port named `http`,
+    // which is the proxy when it runs, else the model server.
+    const servicePort = requireInteger(KIND, this, 'servicePort', p.servicePort ?? 80, 1, 65535);
+    const fixedPort = p.runtime.kind === 'mlflow' ? undefined : p.runtime.defaultPort;
+    const proxyPort = proxied ? firstFree([8080, 8000, 8888], [fixedPort, PROXY_METRICS_PORT]) : undefined;
+    const modelPort = fixedPort ?? (proxied ? 8081 : 8080);
+    if (proxied && (modelPort === PROXY_METRICS_PORT)) {
+      throw fail('runtime.port', modelPort, `collides with the metrics proxy's metrics port`, 'serve the model on another port, or set metricsProxy: false');
+    }
+    this.runtimeContainer = p.runtime.bind({ workers: this.workers, port: modelPort });
+    requirePinnedImage(KIND, this, 'runtime.image', this.runtimeContainer.image);
+
+    // ---- latency and error objectives
+    if (p.latencyObjective !== undefined) {
+      const ms = p.latencyObjective.toMilliseconds();
+      if (!(ms > 0) || ms > 600_000) throw fail('latencyObjective', `${ms}ms`, 'is not between 0 and 10 minutes', 'use e.g. Duration.millis(500)');
+      this.latencyObjective = p.latencyObjective;
+    }
+    if (p.errorRateObjective !== undefined) {
+      if (typeof p.errorRateObjective !== 'number' || !(p.errorRateObjective > 0 && p.errorRateObjective < 1)) {
+        throw fail('errorRateObjective', p.errorRateObjective, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.05 for 5 %');
+      }
+      this.errorRateObjective = p.errorRateObjective;
+    }
+
+    // ---- labels
+    const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
+    this.selectorLabels = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/component': 'model-server' };
+    const labels = {
+      ...extraLabels,
+      ...this.selectorLabels,
+      'app.kubernetes.io/part-of': 'mlops',
+      'app.kubernetes.io/managed-by': 'mlops-constructs',
+    };
+    const podAnnotations = p.podAnnotations === undefined ? {} : requireStringMap(this, 'podAnnotations', p.podAnnotations);
+    const monitoring = Monitoring.of(this);
+    const serviceMonitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', p.serviceMonitorLabels ?? monitoring.serviceMonitorLabels);
+    const scrapeSeconds = durationSeconds(this, 'scrapeInterval', p.scrapeInterval ?? monitoring.scrapeInterval, 5, 600);
+
+    // ---- env
+    for (const e of this.runtimeContainer.env) {
+      this.reservedEnvNames.set(e.name, `the ${p.runtime.kind} runtime`);
+      this.env.push({ name: e.name, value: e.value });
+    }
+    for (const [name, value] of Object.entries(p.env ?? {})) this.addEnv(name, value);
+    for (const [name, ref] of Object.entries(p.secretEnv ?? {})) this.addSecretEnv(name, ref);
+
+    // ---- pod-level references
+    if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
+    (p.imagePullSecrets ?? []).forEach((s, i) => requireDnsSubdomain(KIND, this, `imagePullSecrets[${i}]`, s));
+    if (p.priorityClassName !== undefined) requireDnsSubdomain(KIND, this, 'priorityClassName', p.priorityClassName);
+    const nodeSelector = p.nodeSelector === undefined ? undefined : requireLabels(KIND, this, 'nodeSelector', p.nodeSelector);
+    const tolerations = (p.tolerations ?? (gpuCount > 0 ? [{ key: gpuResourceName, operator: 'Exists', effect: 'NoSchedule' } as Toleration] : []))
+      .map((t, i) => toleration(this, i, t));
+
+    // ---- containers
+    const writable = this.runtimeContainer.writablePaths;
+    const volumeNames = scratchVolumeNames(writable);
+    const volumes: k8s.Volume[] = writable.map((_, i) => ({
+      name: volumeNames[i],
+      emptyDir: { sizeLimit: k8s.Quantity.fromString(`${scratchMib}Mi`) },
+    }));
+    const limits: Record<string, k8s.Quantity> = {
+      cpu: k8s.Quantity.fromString(cpuLimit.toQuantity()),
+      memory: k8s.Quantity.fromString(`${memLimitMib}Mi`),
+    };
+    if (gpuCount > 0) limits[gpuResourceName] = k8s.Quantity.fromNumber(gpuCount);
+    const modelPortName = proxied ? 'model' : 'http';
+    const modelPorts: k8s.ContainerPort[] = [{ name: modelPortName, containerPort: modelPort, protocol: 'TCP' }];
+    const rc = this.runtimeContainer;
+    if (!proxied && rc.metrics && rc.metrics.port !== modelPort) {
+      modelPorts.push({ name: METRICS_PORT_NAME, containerPort: rc.metrics.port, protocol: 'TCP' });
+    }
+    // Kubelet probes reach the pod IP, so a loopback-only server is probed through the proxy.
+    const probePortName = rc.loopbackOnly ? 'http' : modelPortName;
+    const httpGet = (path: string) => ({ path, port: k8s.IntOrString.fromString(probePortName) });
+    const containers: k8s.Container[] = [{
+      name: MODEL_CONTAINER,
+      image: rc.image,
+      imagePullPolicy: 'IfNotPresent',
+      command: rc.command,
+      args: rc.args,
+      env: Lazy.any({ produce: () => [...this.env] }) as unknown as k8s.EnvVar[],
+      ports: modelPorts,
+      resources: {
+        requests: {
+          cpu: k8s.Quantity.fromString(cpuRequest.toQuantity()),
+          memory: k8s.Quantity.fromString(`${memRequestMib}Mi`),
+        },
+        limits,
+      },
+      // Startup allows for downloading and loading the model; liveness only starts after it.
+      startupProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: Math.ceil(startupSeconds / 5) },
+      readinessProbe: { httpGet: httpGet(rc.readyPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+      livenessProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+      securityContext: restrictedContainerSecurityContext(rc.userId),
+      volumeMounts: writable.map((path, i) => ({ name: volumeNames[i], mountPath: path })),
+    }];
+
+    let bundleHash: string | undefined;
+    if (proxied) {
+      const bundle = loadRuntimeBundle(PROXY_BUNDLE);
+      bundleHash = bundle.sha256;
+      new k8s.KubeConfigMap(this, 'MetricsProxyBundle', {
+        metadata: { name: `${this.name}-metrics-proxy`, namespace: this.namespace, labels: { ...labels, 'app.kubernetes.io/component': 'metrics-proxy' } },
+        data: { [PROXY_BUNDLE]: bundle.source },
+      });
+      volumes.push({ name: 'metrics-proxy-bundle', configMap: { name: `${this.name}-metrics-proxy`, defaultMode: 0o444 } });
+      containers.push({
+        name: PROXY_CONTAINER,
+        image: proxyImage!,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['node', `${PROXY_MOUNT}/${PROXY_BUNDLE}`],
+        env: [
+          { name: 'MLOPS_PROXY_UPSTREAM', value: `http://127.0.0.1:${modelPort}` },
+          { name: 'MLOPS_PROXY_LISTEN_PORT', value: String(proxyPort) },
+          { name: 'MLOPS_PROXY_METRICS_PORT', value: String(PROXY_METRICS_PORT) },
+          { name: 'MLOPS_MODEL_NAME', value: this.modelName },
+          // Requests may take as long as the server allows plus a margin, then the proxy answers 504.
+          { name: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS', value: String(graceSeconds + 60) },
+          { name: 'MLOPS_PROXY_DRAIN_SECONDS', value: String(Math.max(1, graceSeconds - 5)) },
+          { name: 'MLOPS_PROXY_UNCOUNTED_PATHS', value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
+        ],
+        ports: [
+          { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
+          { name: METRICS_PORT_NAME, containerPort: PROXY_METRICS_PORT, protocol: 'TCP' },
+        ],
+        resources: {
+          requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') },
+          limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('128Mi') },
+        },
+        readinessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+        livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
+        // Keep taking traffic until endpoints controllers and kube-proxy have removed the pod.
+        lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+        securityContext: restrictedContainerSecurityContext(),
+        volumeMounts: [{ name: 'metrics-proxy-bundle', mountPath: PROXY_MOUNT, readOnly: true }],
+      });
+    }
+
+    const spread: k8s.TopologySpreadConstraint[] = (p.topologySpread ?? true) ? [
+      { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...this.selectorLabels } } },
+      { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...this.selectorLabels } } },
+    ] : [];
+
+    // ---- Deployment
+    this.deployment = new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      spec: {
+        // With an autoscaler the replica count is its to set; a fixed count here would reset it on every apply.
+        replicas: autoscaled ? undefined : replicas,
+        revisionHistoryLimit: 5,
+        progressDeadlineSeconds: Math.max(600, startupSeconds + 120),
+        selector: { matchLabels: { ...this.selectorLabels } },
+        // Never below capacity during a rollout: new pods must be ready before old ones go.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromString('25%') } },
+        template: {
+          metadata: {
+            labels,
+            annotations: {
+              ...podAnnotations,
+              'kubectl.kubernetes.io/default-container': MODEL_CONTAINER,
+              ...(bundleHash ? { [METRICS_PROXY_HASH_ANNOTATION]: bundleHash } : {}),
+            },
+          },
+          spec: {
+            automountServiceAccountToken: p.automountServiceAccountToken ?? false,
+            enableServiceLinks: false,
+            serviceAccountName: p.serviceAccountName,
+            imagePullSecrets: p.imagePullSecrets?.map((name) => ({ name })),
+            priorityClassName: p.priorityClassName,
+            terminationGracePeriodSeconds: graceSeconds,
+            securityContext: restrictedPodSecurityContext(rc.userId),
+            nodeSelector,
+            tolerations: tolerations.length > 0 ? tolerations : undefined,
+            topologySpreadConstraints: spread.length > 0 ? spread : undefined,
+            containers,
+            volumes,
+          },
+        },
+      },
+    });
+
+    // ---- Service
+    const servicePorts: k8s.ServicePort[] = [{ name: 'http', port: servicePort, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }];
+    const metricsOnOwnPort = proxied || (rc.metrics !== undefined && rc.metrics.port !== modelPort);
+    if (metricsOnOwnPort) {
+      const metricsPortNumber = proxied ? PROXY_METRICS_PORT : rc.metrics!.port;
+      if (metricsPortNumber === servicePort) {
+        throw fail('servicePort', servicePort, 'collides with the metrics port', 'choose another servicePort');
+      }
+      servicePorts.push({ name: METRICS_PORT_NAME, port: metricsPortNumber, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' });
+    }
+    this.service = new k8s.KubeService(this, 'Service', {
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      spec: { type: 'ClusterIP', selector: { ...this.selectorLabels }, ports: servicePorts },
+    });
+
+    // ---- autoscaling
+    if (autoscaled) {
+      const requestRate = scaleOn.find((m): m is RequestRateScalingMetric => m instanceof RequestRateScalingMetric);
+      const resources = scaleOn.filter((m): m is ResourceScalingMetric => m instanceof ResourceScalingMetric);
+      if (requestRate) {
+        new KedaScaledObject(this, 'ScaledObject', {
+          metadata: { name: this.name, namespace: this.namespace, labels },
+          spec: {
+            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.name },
+            minReplicaCount: replicas,
+            maxReplicaCount: maxReplicas,
+            pollingInterval: 15,
+            cooldownPeriod: 300,
+            triggers: [
+              {
+                type: 'prometheus',
+                metricType: 'AverageValue',
+                metadata: {
+                  serverAddress: requestRate.options.prometheusServerAddress,
+                  query: `sum(rate(mlops_inference_requests_total{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
+                  threshold: String(requestRate.options.requestsPerSecondPerReplica),
+                },
+              },
+              ...resources.map((m) => ({ type: m.kind, metricType: 'Utilization', metadata: { value: String(m.targetUtilization) } })),
+            ],
+          },
+        });
+      } else {
+        new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
+          metadata: { name: this.name, namespace: this.namespace, labels },
+          spec: {
+            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.name },
+            minReplicas: replicas,
+            maxReplicas,
+            metrics: resources.map((m) => ({
+              type: 'Resource',
+              resource: { name: m.kind, target: { type: 'Utilization', averageUtilization: m.targetUtilization } },
+            })),
+            // Scale up fast on load spikes, down slowly so a short lull does not drop warm replicas.
+            behavior: {
+              scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 30 }, { type: 'Pods', value: 4, periodSeconds: 30 }] },
+              scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] },
+            },
+          },
+        });
+      }
+    }
+
+    // ---- disruption budget: only with more than one replica, or it would block node drains.
+    if (replicas > 1) {
+      new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
+        metadata: { name: this.name, namespace: this.namespace, labels },
+        spec: {
+          maxUnavailable: k8s.IntOrString.fromNumber(1),
+          selector: { matchLabels: { ...this.selectorLabels } },
+          // Pods that never became ready must not block a drain.
+          unhealthyPodEvictionPolicy: 'AlwaysAllow',
+        },
+      });
+    }
+
+    // ---- ServiceMonitor
+    if (this.exportsServingMetrics) {
+      const endpoint: ServiceMonitorSpecEndpoints = proxied
+        ? { port: METRICS_PORT_NAME, path: '/metrics', interval: `${scrapeSeconds}s`, scrapeTimeout: `${Math.min(10, scrapeSeconds)}s` }
+        : {
+          port: metricsOnOwnPort ? METRICS_PORT_NAME : 'http',
+          path: rc.metrics!.path,
+          interval: `${scrapeSeconds}s`,
+          scrapeTimeout: `${Math.min(10, scrapeSeconds)}s`,
+          relabelings: [{ action: ServiceMonitorSpecEndpointsRelabelingsAction.REPLACE, targetLabel: 'model', replacement: this.modelName }],
+          metricRelabelings: contractRelabelings(rc.metrics!),
+        };
+      this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+        metadata: { name: this.name, namespace: this.namespace, labels: { ...labels, ...serviceMonitorLabels } },
+        spec: {
+          selector: { matchLabels: { ...this.selectorLabels } },
+          endpoints: [endpoint],
+        },
+      });
+    }
+
+    // ---- Ingress
+    if (p.ingressHost !== undefined) {
+      const host = p.ingressHost;
+      if (!isDnsSubdomain(host.replace(/^\*\./, ''))) {
+        throw fail('ingressHost', host, 'is not a DNS host name', 'use e.g. "fraud.example.com"');
+      }
+      if (p.ingressClassName !== undefined) requireDnsSubdomain(KIND, this, 'ingressClassName', p.ingressClassName);
+      if (p.ingressTlsSecretName !== undefined) requireDnsSubdomain(KIND, this, 'ingressTlsSecretName', p.ingressTlsSecretName);
+      new k8s.KubeIngress(this, 'Ingress', {
+        metadata: {
+          name: this.name,
+          namespace: this.namespace,
+          labels,
+          annotations: p.ingressAnnotations === undefined ? undefined : requireStringMap(this, 'ingressAnnotations', p.ingressAnnotations),
+        },
+        spec: {
+          ingressClassName: p.ingressClassName,
+          tls: p.ingressTlsSecretName ? [{ hosts: [host], secretName: p.ingressTlsSecretName }] : undefined,
+          rules: [{
+            host,
+            http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: this.name, port: { name: 'http' } } } }] },
+          }],
+        },
+      });
+    } else {
+      for (const field of ['ingressClassName', 'ingressTlsSecretName', 'ingressAnnotations'] as const) {
+        if (p[field] !== undefined) throw fail(field, p[field], 'is set without ingressHost', 'set ingressHost to create the Ingress, or drop the field');
+      }
+    }
+
+    // ---- NetworkPolicy
+    if (p.allowedClients !== undefined) {
+      if (!Array.isArray(p.allowedClients)) throw fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
+      const peers = p.allowedClients.map((peer, i) => {
+        if (!(peer instanceof NetworkPeer)) throw fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
+        const parts = peer.parts();
+        if (parts.namespace !== undefined) requireDnsLabel(KIND, this, `allowedClients[${i}] namespace`, parts.namespace);
+        if (parts.labels !== undefined) requireLabels(KIND, this, `allowedClients[${i}] labels`, parts.labels);
+        return peer.toPeer();
+      });
+      const ingress: k8s.NetworkPolicyIngressRule[] = [];
+      if (peers.length > 0) ingress.push({ from: peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
+      if (this.exportsServingMetrics) {
+        ingress.push({
+          from: [{
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoring.prometheusNamespace } },
+            podSelector: { matchLabels: { ...monitoring.prometheusPodLabels } },
+          }],
+          ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
+        });
+      }
+      new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+        metadata: { name: this.name, namespace: this.namespace, labels },
+        spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Ingress'], ingress },
+      });
+    }
+  }
+
+  /** Adds a plain environment variable to the model server; returns the variable. */
+  public addEnv(name: string, value: string): k8s.EnvVar {
+    this.checkEnvName(`env.${name}`, name);
+    if (typeof value !== 'string') {
+      throw invalidProp(KIND, this, `env.${name}`, value, 'is not a string', 'quote numbers and booleans, e.g. "4"');
+    }
+    if (/PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY/i.test(name)) {
+      throw invalidProp(KIND, this, `env.${name}`, '<redacted>', 'looks like a secret written in plain text', 'put it in a Secret and use secretEnv / addSecretEnv');
+    }
+    const env = { name, value };
+    this.env.push(env);
+    return env;
+  }
+
+  /** Adds an environment variable read from an existing Secret; returns the variable. */
+  public addSecretEnv(name: string, ref: SecretKeySelector): k8s.EnvVar {
+    this.checkEnvName(`secretEnv.${name}`, name);
+    requireDnsSubdomain(KIND, this, `secretEnv.${name}.secretName`, ref?.secretName);
+    if (typeof ref.key !== 'string' || !/^[-._a-zA-Z0-9]+$/.test(ref.key)) {
+      throw invalidProp(KIND, this, `secretEnv.${name}.key`, ref.key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
+    }
+    const env = { name, valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } } };
+    this.env.push(env);
+    return env;
+  }
+
+  private checkEnvName(field: string, name: string): void {
+    requireEnvName(KIND, this, field, name);
+    const owner = this.reservedEnvNames.get(name);
+    if (owner !== undefined) {
+      throw invalidProp(KIND, this, field, name, `is already set by ${owner}`, 'use another name or drop the duplicate');
+    }
+    this.reservedEnvNames.set(name, field.startsWith('secretEnv') ? 'secretEnv' : 'env');
+  }
+}
+
+/** Renames a server's own metrics to the contract names at scrape time. */
+function contractRelabelings(m: NonNullable<RuntimeContainer['metrics']>): ServiceMonitorSpecEndpointsMetricRelabelings[] {
+  const rules: ServiceMonitorSpecEndpointsMetricRelabelings[] = [];
+  const replace = ServiceMonitorSpecEndpointsMetricRelabelingsAction.REPLACE;
+  if (m.statusCodeLabel !== 'code') {
+    rules.push({ action: replace, sourceLabels: ['__name__', m.statusCodeLabel], regex: `${escapeRegex(m.requestsTotal)};(.*)`, targetLabel: 'code', replacement: '$1' });
+  }
+  rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.requestsTotal), targetLabel: '__name__', replacement: 'mlops_inference_requests_total' });
+  rules.push({ action: replace, sourceLabels: ['__name__'], regex: `${escapeRegex(m.durationHistogram)}_(bucket|sum|count)`, targetLabel: '__name__', replacement: 'mlops_inference_request_duration_seconds_$1' });
+  if (m.inFlightGauge !== undefined) {
+    rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.inFlightGauge), targetLabel: '__name__', replacement: 'mlops_inference_requests_in_flight' });
+  }
+  return rules;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function mebibytes(scope: Construct, field: string, size: unknown): number {
+  if (!(size instanceof Size)) {
+    throw invalidProp(KIND, scope, field, size, 'is not a Size', 'use e.g. Size.gibibytes(2)');
+  }
+  let mib: number;
+  try {
+    mib = size.toMebibytes({ rounding: SizeRoundingBehavior.FAIL });
+  } catch {
+    throw invalidProp(KIND, scope, field, size.toString(), 'is not a whole number of MiB', 'use Size.mebibytes(n) or Size.gibibytes(n)');
+  }
+  if (!Number.isInteger(mib) || mib < 16 || mib > 4 * 1024 * 1024) {
+    throw invalidProp(KIND, scope, field, `${mib}Mi`, 'is not between 16 MiB and 4 TiB', 'use e.g. Size.gibibytes(2)');
+  }
+  return mib;
+}
+
+function durationSeconds(scope: Construct, field: string, duration: unknown, min: number, max: number): number {
+  if (!(duration instanceof Duration)) {
+    throw invalidProp(KIND, scope, field, duration, 'is not a Duration', 'use e.g. Duration.seconds(30)');
+  }
+  const seconds = duration.toSeconds();
+  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+    throw invalidProp(KIND, scope, field, `${seconds}s`, `is not a whole number of seconds between ${min} and ${max}`, `use e.g. Duration.seconds(${min})`);
+  }
+  return seconds;
+}
+
+function requireStringMap(scope: Construct, field: string, map: unknown): Record<string, string> {
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) {
+    throw invalidProp(KIND, scope, field, map, 'is not a map of strings', 'pass an object of string values');
+  }
+  for (const [key, value] of Object.entries(map)) {
+    if (typeof value !== 'string') throw invalidProp(KIND, scope, `${field}["${key}"]`, value, 'is not a string', 'quote the value');
+  }
+  return map as Record<string, string>;
+}
+
+function toleration(scope: Construct, i: number, t: Toleration): k8s.Toleration {
+  if (t === null || typeof t !== 'object' || typeof t.key !== 'string' || t.key.length === 0) {
+    throw invalidProp(KIND, scope, `tolerations[${i}].key`, t?.key, 'is required', 'name the taint key, e.g. "nvidia.com/gpu"');
+  }
+  const operator = t.operator ?? 'Exists';
+  if (operator !== 'Exists' && operator !== 'Equal') {
+    throw invalidProp(KIND, scope, `tolerations[${i}].operator`, operator, 'is not Exists or Equal', 'use "Exists" or "Equal"');
+  }
+  if (operator === 'Equal' && t.value === undefined) {
+    throw invalidProp(KIND, scope, `tolerations[${i}].value`, undefined, 'is required with operator Equal', 'set value, or use operator "Exists"');
+  }
+  if (operator === 'Exists' && t.value !== undefined) {
+    throw invalidProp(KIND, scope, `tolerations[${i}].value`, t.value, 'must be unset with operator Exists', 'drop value, or use operator "Equal"');
+  }
+  if (t.effect !== undefined && !['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
+    throw invalidProp(KIND, scope, `tolerations[${i}].effect`, t.effect, 'is not a taint effect', 'use NoSchedule, PreferNoSchedule or NoExecute');
+  }
+  return { key: t.key, operator, value: t.value, effect: t.effect };
+}
+
+function scratchVolumeNames(paths: string[]): string[] {
+  const used = new Set<string>();
+  return paths.map((path) => {
+    const base = `scratch-${path.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')}`.slice(0, 55).replace(/-+$/, '');
+    let name = base;
+    for (let n = 2; used.has(name); n++) name = `${base}-${n}`;
+    used.add(name);
+    return isDnsLabel(name) ? name : `scratch-${used.size}`;
+  });
+}
+
+function firstFree(candidates: number[], taken: (number | undefined)[]): number {
+  return candidates.find((c) => !taken.includes(c))!;
+}
+
+function uniq<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
