@@ -236,7 +236,7 @@ export class ModelService extends Construct implements IModelService {
       }
     }
     if (cpuRequest.millicores > cpuLimit.millicores) {
-      throw fail('cpuRequest', cpuRequest.toQuantity(), `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
+      throw fail('cpuRequest', cpuRequest, `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
     }
     const memoryRequest = p.memoryRequest ?? Size.gibibytes(2);
     const memoryLimit = p.memoryLimit ?? memoryRequest;
@@ -330,6 +330,36 @@ export class ModelService extends Construct implements IModelService {
     const nodeSelector = p.nodeSelector === undefined ? undefined : requireLabels(KIND, this, 'nodeSelector', p.nodeSelector);
     const tolerations = (p.tolerations ?? (gpuCount > 0 ? [{ key: gpuResourceName, operator: 'Exists', effect: 'NoSchedule' } as Toleration] : []))
       .map((t, i) => toleration(this, i, t));
+
+    // ---- exposure (validated before any object exists, so a bad prop leaves nothing behind)
+    if (p.ingressHost !== undefined) {
+      if (typeof p.ingressHost !== 'string' || !isDnsSubdomain(p.ingressHost.replace(/^\*\./, ''))) {
+        throw fail('ingressHost', p.ingressHost, 'is not a DNS host name', 'use e.g. "fraud.example.com"');
+      }
+      if (p.ingressClassName !== undefined) requireDnsSubdomain(KIND, this, 'ingressClassName', p.ingressClassName);
+      if (p.ingressTlsSecretName !== undefined) requireDnsSubdomain(KIND, this, 'ingressTlsSecretName', p.ingressTlsSecretName);
+      if (p.ingressAnnotations !== undefined) requireStringMap(this, 'ingressAnnotations', p.ingressAnnotations);
+    } else {
+      for (const field of ['ingressClassName', 'ingressTlsSecretName', 'ingressAnnotations'] as const) {
+        if (p[field] !== undefined) throw fail(field, p[field], 'is set without ingressHost', 'set ingressHost to create the Ingress, or drop the field');
+      }
+    }
+    let peers: ReturnType<NetworkPeer['toPeer']>[] | undefined;
+    if (p.allowedClients !== undefined) {
+      if (!Array.isArray(p.allowedClients)) throw fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
+      peers = p.allowedClients.map((peer, i) => {
+        if (!(peer instanceof NetworkPeer)) throw fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
+        const parts = peer.parts();
+        if (parts.namespace !== undefined) requireDnsLabel(KIND, this, `allowedClients[${i}] namespace`, parts.namespace);
+        if (parts.labels !== undefined) requireLabels(KIND, this, `allowedClients[${i}] labels`, parts.labels);
+        return peer.toPeer();
+      });
+    }
+    const metricsOnOwnPort = proxied || (this.runtimeContainer.metrics !== undefined && this.runtimeContainer.metrics.port !== modelPort);
+    const metricsPortNumber = proxied ? PROXY_METRICS_PORT : this.runtimeContainer.metrics?.port;
+    if (metricsOnOwnPort && metricsPortNumber === servicePort) {
+      throw fail('servicePort', servicePort, 'collides with the metrics port', 'choose another servicePort');
+    }
 
     // ---- containers
     const writable = this.runtimeContainer.writablePaths;
@@ -461,13 +491,8 @@ export class ModelService extends Construct implements IModelService {
 
     // ---- Service
     const servicePorts: k8s.ServicePort[] = [{ name: 'http', port: servicePort, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }];
-    const metricsOnOwnPort = proxied || (rc.metrics !== undefined && rc.metrics.port !== modelPort);
     if (metricsOnOwnPort) {
-      const metricsPortNumber = proxied ? PROXY_METRICS_PORT : rc.metrics!.port;
-      if (metricsPortNumber === servicePort) {
-        throw fail('servicePort', servicePort, 'collides with the metrics port', 'choose another servicePort');
-      }
-      servicePorts.push({ name: METRICS_PORT_NAME, port: metricsPortNumber, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' });
+      servicePorts.push({ name: METRICS_PORT_NAME, port: metricsPortNumber!, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' });
     }
     this.service = new k8s.KubeService(this, 'Service', {
       metadata: { name: this.name, namespace: this.namespace, labels },
@@ -556,62 +581,48 @@ export class ModelService extends Construct implements IModelService {
       });
     }
 
-    // ---- Ingress
-    if (p.ingressHost !== undefined) {
-      const host = p.ingressHost;
-      if (!isDnsSubdomain(host.replace(/^\*\./, ''))) {
-        throw fail('ingressHost', host, 'is not a DNS host name', 'use e.g. "fraud.example.com"');
-      }
-      if (p.ingressClassName !== undefined) requireDnsSubdomain(KIND, this, 'ingressClassName', p.ingressClassName);
-      if (p.ingressTlsSecretName !== undefined) requireDnsSubdomain(KIND, this, 'ingressTlsSecretName', p.ingressTlsSecretName);
-      new k8s.KubeIngress(this, 'Ingress', {
-        metadata: {
-          name: this.name,
-          namespace: this.namespace,
-          labels,
-          annotations: p.ingressAnnotations === undefined ? undefined : requireStringMap(this, 'ingressAnnotations', p.ingressAnnotations),
-        },
-        spec: {
-          ingressClassName: p.ingressClassName,
-          tls: p.ingressTlsSecretName ? [{ hosts: [host], secretName: p.ingressTlsSecretName }] : undefined,
-          rules: [{
-            host,
-            http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: this.name, port: { name: 'http' } } } }] },
-          }],
-        },
-      });
-    } else {
-      for (const field of ['ingressClassName', 'ingressTlsSecretName', 'ingressAnnotations'] as const) {
-        if (p[field] !== undefined) throw fail(field, p[field], 'is set without ingressHost', 'set ingressHost to create the Ingress, or drop the field');
-      }
-    }
+    this.createIngress(p, labels);
+    this.createNetworkPolicy(peers, monitoring, labels, metricsOnOwnPort);
+  }
 
-    // ---- NetworkPolicy
-    if (p.allowedClients !== undefined) {
-      if (!Array.isArray(p.allowedClients)) throw fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
-      const peers = p.allowedClients.map((peer, i) => {
-        if (!(peer instanceof NetworkPeer)) throw fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
-        const parts = peer.parts();
-        if (parts.namespace !== undefined) requireDnsLabel(KIND, this, `allowedClients[${i}] namespace`, parts.namespace);
-        if (parts.labels !== undefined) requireLabels(KIND, this, `allowedClients[${i}] labels`, parts.labels);
-        return peer.toPeer();
-      });
-      const ingress: k8s.NetworkPolicyIngressRule[] = [];
-      if (peers.length > 0) ingress.push({ from: peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
-      if (this.exportsServingMetrics) {
-        ingress.push({
-          from: [{
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoring.prometheusNamespace } },
-            podSelector: { matchLabels: { ...monitoring.prometheusPodLabels } },
-          }],
-          ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
-        });
-      }
-      new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-        metadata: { name: this.name, namespace: this.namespace, labels },
-        spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Ingress'], ingress },
+  private createIngress(p: ModelServiceProps, labels: Record<string, string>): void {
+    if (p.ingressHost === undefined) return;
+    new k8s.KubeIngress(this, 'Ingress', {
+      metadata: { name: this.name, namespace: this.namespace, labels, annotations: p.ingressAnnotations },
+      spec: {
+        ingressClassName: p.ingressClassName,
+        tls: p.ingressTlsSecretName ? [{ hosts: [p.ingressHost], secretName: p.ingressTlsSecretName }] : undefined,
+        rules: [{
+          host: p.ingressHost,
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: this.name, port: { name: 'http' } } } }] },
+        }],
+      },
+    });
+  }
+
+  private createNetworkPolicy(
+    peers: ReturnType<NetworkPeer['toPeer']>[] | undefined,
+    monitoring: ReturnType<typeof Monitoring.of>,
+    labels: Record<string, string>,
+    metricsOnOwnPort: boolean,
+  ): void {
+    if (peers === undefined) return;
+    const ingress: k8s.NetworkPolicyIngressRule[] = [];
+    if (peers.length > 0) ingress.push({ from: peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
+    if (this.exportsServingMetrics) {
+      ingress.push({
+        from: [{
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoring.prometheusNamespace } },
+          podSelector: { matchLabels: { ...monitoring.prometheusPodLabels } },
+        }],
+        ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
       });
     }
+    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      // An empty allow-list still admits Prometheus; every other client is refused.
+      spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Ingress'], ingress },
+    });
   }
 
   /** Adds a plain environment variable to the model server; returns the variable. */

@@ -21,6 +21,9 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'unset';
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (typeof value === 'object' && typeof (value as { toQuantity?: unknown }).toQuantity === 'function') {
+    return (value as { toQuantity(): string }).toQuantity();
+  }
   try {
     const json = JSON.stringify(value);
     if (json === undefined) return String(value);
