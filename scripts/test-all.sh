@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs what the suite needs (npm packages,
+# Debian packages, the Python virtualenv), then runs every tier. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+
+echo "== npm packages"
+bash scripts/setup-node.sh
+echo "== Debian packages (PostgreSQL, Prometheus, Pushgateway, Alertmanager)"
+bash scripts/setup-debian.sh
+echo "== Python virtualenv (.venv: MLflow, scikit-learn, scipy)"
+bash scripts/setup-python.sh
+
+echo "== unit, snapshot, schema and property tests"
+npm run --silent test:unit
+echo "== rehearsal tests (real programs)"
+npm run --silent test:rehearsal
+echo "== all tiers passed in $((SECONDS - started)) s"
