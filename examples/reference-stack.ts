@@ -32,6 +32,7 @@ export class ReferenceStack extends Chart {
       memoryLimit: Size.gibibytes(3),
       latencyObjective: Duration.millis(500),
       errorRateObjective: 0.05,
+      accuracyFloor: 0.9,
     });
   }
 }

@@ -1,3 +1,4 @@
+export * from './drift-monitor-ref';
 export * from './images';
 export * from './model-reference';
 export * from './model-service';

@@ -53,6 +53,8 @@ export interface IModelService {
   readonly latencyObjective?: Duration;
   /** Share of requests that may fail (0..1), if set. */
   readonly errorRateObjective?: number;
+  /** Lowest acceptable accuracy (0..1) on labelled production data, if set. */
+  readonly accuracyFloor?: number;
 }
 
 /** Properties of a ModelService. */
@@ -135,6 +137,8 @@ export interface ModelServiceProps {
   readonly latencyObjective?: Duration;
   /** Error-rate objective as a share of requests (0..1), used by PrometheusAlerts. @default - none */
   readonly errorRateObjective?: number;
+  /** Lowest acceptable accuracy (0..1) on labelled production data, used by PrometheusAlerts with a DriftMonitor that checks quality. @default - none */
+  readonly accuracyFloor?: number;
 }
 
 const KIND = 'ModelService';
@@ -162,6 +166,7 @@ export class ModelService extends Construct implements IModelService {
   public readonly exportsServingMetrics: boolean;
   public readonly latencyObjective?: Duration;
   public readonly errorRateObjective?: number;
+  public readonly accuracyFloor?: number;
   /** The runtime's container settings after sizing. */
   public readonly runtimeContainer: RuntimeContainer;
   /** Worker processes per pod, derived from the CPU limit. */
@@ -299,6 +304,12 @@ export class ModelService extends Construct implements IModelService {
         throw fail('errorRateObjective', p.errorRateObjective, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.05 for 5 %');
       }
       this.errorRateObjective = p.errorRateObjective;
+    }
+    if (p.accuracyFloor !== undefined) {
+      if (typeof p.accuracyFloor !== 'number' || !(p.accuracyFloor > 0 && p.accuracyFloor < 1)) {
+        throw fail('accuracyFloor', p.accuracyFloor, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.9 for 90 % accuracy');
+      }
+      this.accuracyFloor = p.accuracyFloor;
     }
 
     // ---- labels
