@@ -1,0 +1,93 @@
+import { performance } from 'node:perf_hooks';
+
+/** Prometheus text exposition format version 0.0.4, the one every Prometheus scrapes. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/**
+ * The uniform serving metrics of one model (DESIGN.md, "Serving metrics"): a request
+ * counter by status code, a latency histogram and an in-flight gauge.
+ */
+export class ServingMetrics {
+  private readonly requestsByCode = new Map<string, number>();
+  /** Per-bucket counts, not cumulative; the last slot is +Inf. */
+  private readonly bucketCounts: number[];
+  private durationSum = 0;
+  private durationCount = 0;
+  private inFlight = 0;
+  private readonly modelLabel: string;
+
+  constructor(modelName: string, private readonly buckets: readonly number[]) {
+    this.bucketCounts = new Array<number>(buckets.length + 1).fill(0);
+    this.modelLabel = `model="${escapeLabelValue(modelName)}"`;
+  }
+
+  requestStarted(): void {
+    this.inFlight += 1;
+  }
+
+  /** Ends one request begun with `requestStarted`: counts its code and observes its duration. */
+  requestEnded(code: string, seconds: number): void {
+    this.inFlight -= 1;
+    this.requestsByCode.set(code, (this.requestsByCode.get(code) ?? 0) + 1);
+    let slot = 0;
+    while (slot < this.buckets.length && seconds > this.buckets[slot]) slot += 1;
+    this.bucketCounts[slot] += 1;
+    this.durationSum += seconds;
+    this.durationCount += 1;
+  }
+
+  /** The metrics in text exposition format 0.0.4, process metrics included. */
+  render(): string {
+    const model = this.modelLabel;
+    const lines: string[] = [
+      '# HELP mlops_inference_requests_total Inference requests answered, by HTTP status code sent to the client (499: client closed the connection first).',
+      '# TYPE mlops_inference_requests_total counter',
+    ];
+    for (const code of [...this.requestsByCode.keys()].sort()) {
+      lines.push(`mlops_inference_requests_total{${model},code="${escapeLabelValue(code)}"} ${this.requestsByCode.get(code)}`);
+    }
+
+    lines.push(
+      '# HELP mlops_inference_request_duration_seconds Time from request arrival to the end of the response sent to the client.',
+      '# TYPE mlops_inference_request_duration_seconds histogram',
+    );
+    let cumulative = 0;
+    this.buckets.forEach((bound, slot) => {
+      cumulative += this.bucketCounts[slot];
+      lines.push(`mlops_inference_request_duration_seconds_bucket{${model},le="${formatNumber(bound)}"} ${cumulative}`);
+    });
+    cumulative += this.bucketCounts[this.buckets.length];
+    lines.push(
+      `mlops_inference_request_duration_seconds_bucket{${model},le="+Inf"} ${cumulative}`,
+      `mlops_inference_request_duration_seconds_sum{${model}} ${formatNumber(this.durationSum)}`,
+      `mlops_inference_request_duration_seconds_count{${model}} ${this.durationCount}`,
+      '# HELP mlops_inference_requests_in_flight Inference requests received and not yet answered.',
+      '# TYPE mlops_inference_requests_in_flight gauge',
+      `mlops_inference_requests_in_flight{${model}} ${this.inFlight}`,
+    );
+
+    const cpu = process.cpuUsage();
+    lines.push(
+      '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
+      '# TYPE process_cpu_seconds_total counter',
+      `process_cpu_seconds_total ${formatNumber((cpu.user + cpu.system) / 1e6)}`,
+      '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+      '# TYPE process_resident_memory_bytes gauge',
+      `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+      '# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.',
+      '# TYPE process_start_time_seconds gauge',
+      `process_start_time_seconds ${formatNumber(Math.floor(performance.timeOrigin) / 1000)}`,
+    );
+    return lines.join('\n') + '\n';
+  }
+}
+
+function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function formatNumber(value: number): string {
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}

@@ -1,0 +1,322 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { MetricsProxyConfig } from './config';
+import { METRICS_CONTENT_TYPE, ServingMetrics } from './metrics';
+
+/** One JSON log line; `event` says what happened. */
+export interface LogEvent {
+  readonly event: string;
+  readonly level?: 'info' | 'warn' | 'error';
+  readonly [field: string]: unknown;
+}
+
+export interface MetricsProxyOptions {
+  /** Receives lifecycle and (summarised) upstream-error events. @default - events are dropped */
+  readonly log?: (event: LogEvent) => void;
+}
+
+export interface MetricsProxy {
+  /** The port that receives inference traffic (the real one when 0 was asked for). */
+  readonly listenPort: number;
+  /** The port that serves /metrics and /healthz (the real one when 0 was asked for). */
+  readonly metricsPort: number;
+  /**
+   * Stops accepting connections, lets in-flight requests finish within `drainSeconds`,
+   * then closes both ports and the upstream connections. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+/** nginx's code for "client closed the connection before the response was sent". */
+export const CLIENT_CLOSED_CODE = '499';
+/** Upstream errors are logged once, then summarised at most once per window. */
+const ERROR_LOG_WINDOW_MS = 10_000;
+/**
+ * Idle upstream connections are dropped before the usual 5 s keep-alive timeout of model
+ * servers (uvicorn, Node), so a reused socket is rarely one the server is closing.
+ */
+const UPSTREAM_IDLE_SOCKET_MS = 4_000;
+/**
+ * Longer than the idle timeout of common clients and load balancers (60 s), so the client,
+ * not the proxy, closes an idle connection and never reuses one the proxy just closed.
+ */
+const CLIENT_KEEP_ALIVE_MS = 65_000;
+
+/** Headers about one connection, not the message. transfer-encoding stays on requests: Node re-frames the body from it. */
+const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade']);
+
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+/** Starts the proxy on `listenPort` and the metrics endpoint on `metricsPort`. */
+export async function startMetricsProxy(config: MetricsProxyConfig, options: MetricsProxyOptions = {}): Promise<MetricsProxy> {
+  const log = options.log ?? (() => undefined);
+  const upstreamUrl = new URL(config.upstream);
+  const upstream = { host: upstreamUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(upstreamUrl.port || 80) };
+  const timeoutMs = Math.max(1, Math.round(config.upstreamTimeoutSeconds * 1000));
+  const uncounted = new Set(config.uncountedPaths);
+  const metrics = new ServingMetrics(config.modelName, config.buckets);
+  const errors = new UpstreamErrorLog(config.upstream, log);
+  const agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: UPSTREAM_IDLE_SOCKET_MS });
+
+  let active = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const startedAt = process.hrtime.bigint();
+    const counted = !uncounted.has(pathOf(req.url));
+    active += 1;
+    if (counted) metrics.requestStarted();
+
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      active -= 1;
+      if (counted) {
+        const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+        metrics.requestEnded(res.headersSent ? String(res.statusCode) : CLIENT_CLOSED_CODE, seconds);
+      }
+      if (active === 0) onIdle?.();
+    };
+
+    let timedOut = false;
+    let clientGone = false;
+    let upstreamRequest: http.ClientRequest;
+    try {
+      upstreamRequest = http.request({
+        ...upstream,
+        agent,
+        method: req.method,
+        path: req.url,
+        headers: forwardedRequestHeaders(req.headers),
+        timeout: timeoutMs,
+      });
+    } catch (err) {
+      // Node rejects what it cannot send (e.g. characters it will not put in a path).
+      res.once('finish', settle).once('close', settle);
+      respond(res, 400, `bad request: ${(err as Error).message}\n`, draining);
+      return;
+    }
+
+    res.once('finish', settle);
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        clientGone = true;
+        upstreamRequest.destroy();
+      }
+      settle();
+    });
+    req.on('error', () => undefined); // a client abort; handled through res 'close'
+
+    upstreamRequest.setNoDelay(true);
+    upstreamRequest.on('timeout', () => {
+      timedOut = true;
+      upstreamRequest.destroy(new Error('upstream timeout'));
+    });
+    upstreamRequest.on('error', (err: NodeJS.ErrnoException) => {
+      if (clientGone) return;
+      errors.record(timedOut ? 'timeout' : err.code ?? err.message);
+      if (res.headersSent) {
+        res.destroy();
+      } else if (timedOut) {
+        respond(res, 504, `gateway timeout: the model server at ${config.upstream} sent nothing for ${config.upstreamTimeoutSeconds} s\n`, draining);
+      } else {
+        respond(res, 502, `bad gateway: the model server at ${config.upstream} failed (${err.code ?? err.message})\n`, draining);
+      }
+    });
+    upstreamRequest.on('response', (upstreamResponse) => {
+      if (clientGone) {
+        upstreamResponse.resume();
+        return;
+      }
+      res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage,
+        forwardedResponseHeaders(upstreamResponse.rawHeaders, draining));
+      // Not stream.pipeline: it costs an AbortSignal per request, a tenth of the proxy's CPU.
+      upstreamResponse.pipe(res);
+      upstreamResponse.once('close', () => {
+        // A model server that dies mid-body reaches the client as a reset, not a truncated 200.
+        if (!upstreamResponse.complete) res.destroy();
+      });
+    });
+    req.pipe(upstreamRequest);
+  };
+
+  const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const path = pathOf(req.url);
+    if (path !== '/metrics' && path !== '/healthz') {
+      respond(res, 404, 'not found: this port serves /metrics and /healthz\n', false);
+    } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      respond(res, 405, 'method not allowed: use GET\n', false);
+    } else if (path === '/metrics') {
+      respond(res, 200, metrics.render(), false, METRICS_CONTENT_TYPE);
+    } else if (draining) {
+      respond(res, 503, 'stopping', false);
+    } else {
+      respond(res, 200, 'ok', false);
+    }
+  };
+
+  const proxyServer = http.createServer(forward);
+  proxyServer.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
+  proxyServer.headersTimeout = CLIENT_KEEP_ALIVE_MS + 1_000;
+  const metricsServer = http.createServer(serveMetrics);
+
+  const listenPort = await listen(proxyServer, config.listenPort, config.bindAddress);
+  let metricsPort: number;
+  try {
+    metricsPort = await listen(metricsServer, config.metricsPort, config.bindAddress);
+  } catch (err) {
+    await new Promise((resolve) => proxyServer.close(resolve));
+    agent.destroy();
+    throw err;
+  }
+
+  // After listening, an accept error (e.g. out of file descriptors) must not end the process.
+  for (const [name, server] of [['proxy', proxyServer], ['metrics', metricsServer]] as const) {
+    server.on('error', (err) => log({ event: 'server_error', level: 'error', server: name, error: err.message }));
+  }
+
+  const waitForIdle = (ms: number): Promise<boolean> => {
+    if (active === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        onIdle = undefined;
+        resolve(false);
+      }, ms);
+      onIdle = () => {
+        clearTimeout(timer);
+        onIdle = undefined;
+        resolve(true);
+      };
+    });
+  };
+
+  let closing: Promise<void> | undefined;
+  const drainAndClose = async (): Promise<void> => {
+    draining = true;
+    // Idle keep-alive connections close now; busy ones get `Connection: close` on their response.
+    const proxyClosed = new Promise((resolve) => proxyServer.close(resolve));
+    const inFlightAtStop = active;
+    const drained = await waitForIdle(config.drainSeconds * 1000);
+    const abandoned = active;
+    proxyServer.closeAllConnections();
+    await proxyClosed;
+    const metricsClosed = new Promise((resolve) => metricsServer.close(resolve));
+    metricsServer.closeAllConnections();
+    await metricsClosed;
+    agent.destroy();
+    errors.stop();
+    log({ event: 'stopped', level: drained ? 'info' : 'warn', inFlightAtStop, abandonedRequests: abandoned });
+  };
+
+  return {
+    listenPort,
+    metricsPort,
+    close: () => (closing ??= drainAndClose()),
+  };
+}
+
+function listen(server: http.Server, port: number, host: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function respond(res: http.ServerResponse, status: number, body: string, close: boolean,
+  contentType = 'text/plain; charset=utf-8'): void {
+  res.setHeader('content-type', contentType);
+  res.setHeader('content-length', Buffer.byteLength(body));
+  if (close) res.setHeader('connection', 'close');
+  res.writeHead(status);
+  res.end(body);
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** Header names listed in a Connection header are hop-by-hop too (RFC 9110, 7.6.1). */
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // The usual values name no other header; skip building a set on every request.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return NO_TOKENS;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
+}
+
+function forwardedRequestHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const named = connectionTokens(headers.connection);
+  const forwarded: http.OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && !REQUEST_HOP_BY_HOP.has(name) && !named.has(name)) forwarded[name] = value;
+  }
+  return forwarded;
+}
+
+/** Works on raw headers so the client sees the upstream's names, order and repeated headers unchanged. */
+function forwardedResponseHeaders(rawHeaders: string[], close: boolean): string[] {
+  let named = NO_TOKENS;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === 'connection') named = connectionTokens(rawHeaders[i + 1]);
+  }
+  const forwarded: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (!RESPONSE_HOP_BY_HOP.has(name) && !named.has(name)) forwarded.push(rawHeaders[i], rawHeaders[i + 1]);
+  }
+  if (close) forwarded.push('Connection', 'close');
+  return forwarded;
+}
+
+/**
+ * Logs the first upstream error at once, then at most one summary per window, so a dead
+ * model server under load gives a few lines a minute instead of one per request.
+ */
+class UpstreamErrorLog {
+  private window: NodeJS.Timeout | undefined;
+  private suppressed = new Map<string, number>();
+
+  constructor(private readonly upstream: string, private readonly log: (event: LogEvent) => void) {}
+
+  record(error: string): void {
+    if (this.window) {
+      this.suppressed.set(error, (this.suppressed.get(error) ?? 0) + 1);
+      return;
+    }
+    this.log({ event: 'upstream_error', level: 'warn', upstream: this.upstream, error });
+    this.openWindow();
+  }
+
+  /** Writes the pending summary, if any, and stops the window timer. */
+  stop(): void {
+    if (this.window) clearTimeout(this.window);
+    this.window = undefined;
+    this.flush();
+  }
+
+  private openWindow(): void {
+    this.window = setTimeout(() => {
+      this.window = undefined;
+      if (this.flush()) this.openWindow();
+    }, ERROR_LOG_WINDOW_MS);
+    this.window.unref();
+  }
+
+  private flush(): boolean {
+    if (this.suppressed.size === 0) return false;
+    const errors = Object.fromEntries(this.suppressed);
+    const count = [...this.suppressed.values()].reduce((sum, n) => sum + n, 0);
+    this.suppressed = new Map();
+    this.log({ event: 'upstream_errors', level: 'warn', upstream: this.upstream, count, errors, windowSeconds: ERROR_LOG_WINDOW_MS / 1000 });
+    return true;
+  }
+}
