@@ -265,7 +265,7 @@ export class ModelService extends Construct implements IModelService {
 
     // ---- probes and timing
     const startupSeconds = durationSeconds(this, 'startupTimeout', p.startupTimeout ?? Duration.minutes(10), 10, 3600);
-    const graceSeconds = durationSeconds(this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 5, 3600);
+    const graceSeconds = durationSeconds(this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 15, 3600);
 
     // ---- metrics
     const ownMetrics = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort }).metrics;
@@ -412,6 +412,9 @@ export class ModelService extends Construct implements IModelService {
       startupProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: Math.ceil(startupSeconds / 5) },
       readinessProbe: { httpGet: httpGet(rc.readyPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
       livenessProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+      // Behind the proxy, the server must outlive the proxy's 5 s preStop delay and finish the
+      // requests it forwards, or a rollout would answer them with 502.
+      lifecycle: proxied && rc.hasSleep ? { preStop: { exec: { command: ['sleep', '10'] } } } : undefined,
       securityContext: restrictedContainerSecurityContext(rc.userId),
       volumeMounts: writable.map((path, i) => ({ name: volumeNames[i], mountPath: path })),
     }];
@@ -437,7 +440,8 @@ export class ModelService extends Construct implements IModelService {
           { name: 'MLOPS_MODEL_NAME', value: this.modelName },
           // Requests may take as long as the server allows plus a margin, then the proxy answers 504.
           { name: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS', value: String(graceSeconds + 60) },
-          { name: 'MLOPS_PROXY_DRAIN_SECONDS', value: String(Math.max(1, graceSeconds - 5)) },
+          // The preStop sleep (5 s) plus the drain stay 5 s inside the grace period, before SIGKILL.
+          { name: 'MLOPS_PROXY_DRAIN_SECONDS', value: String(Math.max(1, graceSeconds - 10)) },
           { name: 'MLOPS_PROXY_UNCOUNTED_PATHS', value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
         ],
         ports: [

@@ -82,6 +82,8 @@ export interface RuntimeContainer {
    * the metrics proxy in the same pod.
    */
   readonly loopbackOnly?: boolean;
+  /** True when the image has a `sleep` binary, so a preStop hook can delay SIGTERM. */
+  readonly hasSleep?: boolean;
   /** Present when the server exports metrics itself. */
   readonly metrics?: Required<Omit<ServerMetricsOptions, 'inFlightGauge'>> & { inFlightGauge?: string };
 }
@@ -196,6 +198,7 @@ class MlflowServingRuntime extends ServingRuntime {
       readyPath: '/ping',
       writablePaths: ['/tmp'],
       userId: DEFAULT_USER_ID,
+      hasSleep: true,
     };
   }
 }
@@ -234,6 +237,7 @@ class MlflowImageRuntime extends ServingRuntime {
       writablePaths: ['/tmp'],
       userId: DEFAULT_USER_ID,
       loopbackOnly: true,
+      hasSleep: true,
     };
   }
 }
