@@ -260,6 +260,12 @@ function checkPodSpec(obj: any, spec: Record<string, any>, specPath: string, rep
     if (volumeNames.has(v.name)) report(`${specPath}.volumes[${i}].name`, `duplicate volume name ${JSON.stringify(v.name)}`);
     volumeNames.add(v.name);
   });
+  // A StatefulSet's volumeClaimTemplates become volumes of its pods.
+  if (obj.kind === 'StatefulSet' && Array.isArray(obj.spec?.volumeClaimTemplates)) {
+    for (const t of obj.spec.volumeClaimTemplates) {
+      if (typeof t?.metadata?.name === 'string') volumeNames.add(t.metadata.name);
+    }
+  }
   const containerNames = new Set<string>();
   const portNames = new Set<string>();
   for (const c of containers) {
