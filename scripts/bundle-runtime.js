@@ -11,6 +11,7 @@ const root = path.resolve(__dirname, '..');
 /** One line per program: entry point -> bundled file. */
 const ENTRIES = [
   { entry: 'src/runtime/metrics-proxy/main.ts', outfile: 'assets/metrics-proxy.js' },
+  { entry: 'src/runtime/drift/main.ts', outfile: 'assets/mlops-drift.js' },
 ];
 
 async function bundle({ entry, outfile }) {

@@ -314,3 +314,16 @@ export function psi(ref: Float64Array, cur: Float64Array): number {
   for (let i = 0; i < ref.length; i++) terms[i] = (ref[i] - cur[i]) * Math.log(ref[i] / cur[i]);
   return accurateSum(terms);
 }
+
+/**
+ * The column type Evidently 0.7.23's DataDriftPreset infers (evidently/core/datasets.py
+ * `infer_column_type`, applied to the current data): floats are numerical, integers are
+ * categorical when the current data has at most 10 distinct values, text is categorical.
+ * (Evidently would call a text column with more than 50 % distinct values "Text" and run
+ * text-drift tests; the checker has no text tests and keeps such columns categorical.)
+ */
+export function evidentlyColumnType(current: { readonly text: boolean; readonly integer: boolean; readonly distinct: number }): ColumnType {
+  if (current.text) return 'categorical';
+  if (current.integer && current.distinct <= 10) return 'categorical';
+  return 'numerical';
+}

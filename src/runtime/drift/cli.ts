@@ -1,0 +1,206 @@
+import type { CheckOptions, Correction } from './check';
+import { InputError } from './errors';
+import { mlflowSettings } from './mlflow';
+import type { PushTarget } from './push';
+import type { Task } from './quality';
+import { s3Settings } from './s3';
+import type { Format } from './sources';
+import { METHODS, type DriftMethod } from './stattests';
+
+/** The command line of `mlops-drift check` (DESIGN.md "The drift CLI" plus the options issue 4 adds). */
+export const USAGE = `usage: mlops-drift check --reference <uri> --current <uri> [options]
+
+Compares a current dataset with a reference dataset feature by feature and prints the result.
+A URI is a path (a * or ? wildcard allowed in the last segment), http(s)://..., s3://bucket/key,
+runs:/<run_id>/<artifact path>, or models:/<name>@<alias> (the reference dataset logged under
+the artifact directory reference/ of the model version's run). {{ds}} in a URI becomes the
+run date (UTC, YYYY-MM-DD).
+
+  --features a,b          features to test (default: every reference column except label/prediction)
+  --categorical c,d       columns that hold categories (others must be numbers)
+  --method m              auto (default: Evidently's choice per feature), ks, chisquare, z,
+                          wasserstein, jensenshannon or psi; feature=method pairs override per
+                          feature, e.g. --method auto,amount=psi
+  --threshold x           threshold for every method, or method=x pairs, e.g. ks=0.01,psi=0.2
+                          (defaults: 0.05 for ks, chisquare, z; 0.1 for the distances)
+  --drift-share x         dataset drift when this share of features drifted (default 0.5)
+  --correction c          none (default), bonferroni or fdr (Benjamini-Hochberg) for p-values
+  --label col --prediction col
+                          also compute model quality on the current data
+  --task t                classification (default) or regression
+  --positive-label v      positive class for binary classification metrics (default 1)
+  --sample n              use a seeded uniform sample of at most n rows per dataset
+  --seed s                seed for --sample (default 0)
+  --format f              csv, jsonl or parquet (default: from each file's extension)
+  --s3-endpoint url       S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL);
+                          credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+  --tracking-uri url      MLflow tracking server for runs:/ and models:/ (default: MLFLOW_TRACKING_URI)
+  --date YYYY-MM-DD       the date {{ds}} stands for (default: today, UTC)
+  --pushgateway url --namespace ns --model name
+                          push the drift metrics to a Pushgateway (all three together)
+  --json                  print one JSON object instead of a table
+
+Exit status: 0 when the check ran (drift or not), 2 on bad input or usage, 1 on any other failure.`;
+
+export interface CliOptions {
+  readonly check: CheckOptions;
+  readonly push?: PushTarget;
+  readonly json: boolean;
+}
+
+export type Parsed = { readonly help: true } | ({ readonly help: false } & CliOptions);
+
+const VALUE_FLAGS = new Set([
+  'reference', 'current', 'features', 'categorical', 'method', 'threshold', 'drift-share', 'correction', 'label',
+  'prediction', 'task', 'positive-label', 'sample', 'seed', 'format', 's3-endpoint', 'tracking-uri', 'date',
+  'pushgateway', 'namespace', 'model',
+]);
+const BOOLEAN_FLAGS = new Set(['json', 'help']);
+
+/** Parses argv (without node and script); throws InputError with the problem and the usage. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: Date = new Date()): Parsed {
+  const args = [...argv];
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) return { help: true };
+  const command = args.shift();
+  if (command !== 'check') throw usage(`unknown command ${JSON.stringify(command)}; the only command is check`);
+
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  while (args.length > 0) {
+    const arg = args.shift()!;
+    const match = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    if (!match) throw usage(`unexpected argument ${JSON.stringify(arg)}`);
+    const [, name, inline] = match;
+    if (BOOLEAN_FLAGS.has(name)) {
+      if (inline !== undefined) throw usage(`--${name} takes no value`);
+      flags.add(name);
+    } else if (VALUE_FLAGS.has(name)) {
+      const value = inline ?? args.shift();
+      if (value === undefined || (inline === undefined && value.startsWith('--'))) throw usage(`--${name} needs a value`);
+      if (values.has(name)) throw usage(`--${name} is given twice`);
+      values.set(name, value);
+    } else {
+      throw usage(`unknown option --${name}`);
+    }
+  }
+
+  const required = (name: string) => {
+    const value = values.get(name);
+    if (value === undefined || value.trim() === '') throw usage(`--${name} is required`);
+    return value;
+  };
+  const list = (name: string) => (values.get(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+  const date = values.get('date') ?? now.toISOString().slice(0, 10);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw usage(`--date ${JSON.stringify(date)} is not a date like 2024-05-31`);
+  }
+  const { method, featureMethods } = parseMethod(values.get('method'));
+  const { threshold, methodThresholds } = parseThreshold(values.get('threshold'));
+
+  const driftShare = number('drift-share', values.get('drift-share'), 0.5, (x) => x >= 0 && x <= 1, 'a share between 0 and 1');
+  const correction = oneOf('correction', values.get('correction') ?? 'none', ['none', 'bonferroni', 'fdr']) as Correction;
+  const task = oneOf('task', values.get('task') ?? 'classification', ['classification', 'regression']) as Task;
+  const format = values.has('format') ? (oneOf('format', values.get('format')!, ['csv', 'jsonl', 'parquet']) as Format) : undefined;
+  const sample = values.has('sample') ? number('sample', values.get('sample'), 0, (x) => Number.isInteger(x) && x >= 1, 'a whole number of rows >= 1') : undefined;
+  const seed = number('seed', values.get('seed'), 0, (x) => Number.isInteger(x) && Math.abs(x) < 2 ** 31, 'a whole number');
+  if (values.has('seed') && sample === undefined) throw usage('--seed only makes sense with --sample');
+
+  const pushFlags = ['pushgateway', 'namespace', 'model'].filter((f) => values.has(f));
+  if (pushFlags.length > 0 && pushFlags.length < 3) throw usage('--pushgateway, --namespace and --model go together');
+  if (values.has('pushgateway')) {
+    try {
+      const url = new URL(values.get('pushgateway')!);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    } catch {
+      throw usage(`--pushgateway ${JSON.stringify(values.get('pushgateway'))} is not an http(s) URL`);
+    }
+  }
+  const endpoint = values.get('s3-endpoint');
+  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) throw usage(`--s3-endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`);
+
+  const features = values.has('features') ? list('features') : undefined;
+  if (features && features.length === 0) throw usage('--features is empty');
+  for (const f of Object.keys(featureMethods)) {
+    if (features && !features.includes(f)) throw usage(`--method names feature ${JSON.stringify(f)}, which is not in --features`);
+  }
+
+  return {
+    help: false,
+    json: flags.has('json'),
+    push: values.has('pushgateway') ? { url: values.get('pushgateway')!, namespace: required('namespace'), model: required('model') } : undefined,
+    check: {
+      reference: renderTemplate(required('reference'), date),
+      current: renderTemplate(required('current'), date),
+      features,
+      categorical: list('categorical'),
+      method,
+      featureMethods,
+      threshold,
+      methodThresholds,
+      driftShare,
+      correction,
+      label: values.get('label'),
+      prediction: values.get('prediction'),
+      task,
+      positiveLabel: values.get('positive-label') ?? '1',
+      sampling: sample !== undefined ? { size: sample, seed } : undefined,
+      format,
+      settings: { s3: s3Settings(env, endpoint), mlflow: mlflowSettings(env, values.get('tracking-uri')) },
+    },
+  };
+}
+
+/** Replaces {{ds}} (spaces allowed inside the braces) with the run date. */
+export function renderTemplate(uri: string, date: string): string {
+  return uri.replace(/\{\{\s*ds\s*\}\}/g, date);
+}
+
+function usage(problem: string): InputError {
+  return new InputError(`${problem}\n\n${USAGE}`);
+}
+
+function oneOf(name: string, value: string, allowed: readonly string[]): string {
+  if (!allowed.includes(value)) throw usage(`--${name} ${JSON.stringify(value)} is not one of ${allowed.join(', ')}`);
+  return value;
+}
+
+function number(name: string, text: string | undefined, fallback: number, ok: (x: number) => boolean, what: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !ok(value)) throw usage(`--${name} ${JSON.stringify(text)} is not ${what}`);
+  return value;
+}
+
+const isMethod = (m: string): m is DriftMethod => (METHODS as readonly string[]).includes(m);
+
+function parseMethod(text: string | undefined): { method: DriftMethod | 'auto'; featureMethods: Record<string, DriftMethod> } {
+  let method: DriftMethod | 'auto' = 'auto';
+  const featureMethods: Record<string, DriftMethod> = {};
+  for (const part of (text ?? 'auto').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.lastIndexOf('=');
+    const name = eq < 0 ? part : part.slice(eq + 1);
+    if (name !== 'auto' && !isMethod(name)) throw usage(`--method: ${JSON.stringify(name)} is not auto or one of ${METHODS.join(', ')}`);
+    if (eq < 0) method = name as DriftMethod | 'auto';
+    else if (name === 'auto') throw usage(`--method: ${JSON.stringify(part)}: a feature needs a concrete method`);
+    else featureMethods[part.slice(0, eq)] = name as DriftMethod;
+  }
+  return { method, featureMethods };
+}
+
+function parseThreshold(text: string | undefined): { threshold?: number; methodThresholds: Partial<Record<DriftMethod, number>> } {
+  let threshold: number | undefined;
+  const methodThresholds: Partial<Record<DriftMethod, number>> = {};
+  for (const part of (text ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.indexOf('=');
+    const value = Number(eq < 0 ? part : part.slice(eq + 1));
+    if (!Number.isFinite(value) || value < 0) throw usage(`--threshold: ${JSON.stringify(part)} is not a threshold >= 0`);
+    if (eq < 0) threshold = value;
+    else {
+      const m = part.slice(0, eq);
+      if (!isMethod(m)) throw usage(`--threshold: ${JSON.stringify(m)} is not one of ${METHODS.join(', ')}`);
+      methodThresholds[m] = value;
+    }
+  }
+  return { threshold, methodThresholds };
+}

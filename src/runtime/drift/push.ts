@@ -1,0 +1,111 @@
+import type { CheckResult } from './check';
+import { RunError } from './errors';
+import { httpRequest, readText, sleep } from './http';
+
+/**
+ * The contract metrics (DESIGN.md "Drift metrics") in Prometheus text format, PUT to a
+ * Pushgateway under the grouping key job="mlops-drift", namespace, model. PUT replaces the
+ * whole group, so features that disappeared from the check do not linger as stale series.
+ * Only a completed check is pushed: a failed run pushes nothing, so
+ * mlops_drift_last_success_timestamp_seconds ages and the staleness alert fires.
+ */
+
+export const JOB = 'mlops-drift';
+
+export interface PushTarget {
+  /** Pushgateway base URL, e.g. http://pushgateway:9091 */
+  readonly url: string;
+  readonly namespace: string;
+  readonly model: string;
+}
+
+/** One grouping-key label in the URL path; values with "/" (or empty) go base64url-encoded, as the Pushgateway defines. */
+function groupingSegment(name: string, value: string): string {
+  if (value === '' || value.includes('/')) return `${name}@base64/${Buffer.from(value).toString('base64url') || '='}`;
+  return `${name}/${encodeURIComponent(value)}`;
+}
+
+export function pushUrl(target: PushTarget): string {
+  const base = target.url.replace(/\/+$/, '');
+  return `${base}/metrics/${groupingSegment('job', JOB)}/${groupingSegment('namespace', target.namespace)}/${groupingSegment('model', target.model)}`;
+}
+
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+function sampleValue(value: number): string {
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  if (Number.isNaN(value)) return 'NaN';
+  return String(value);
+}
+
+/** The exposition for one check; timestamps are seconds since the epoch. */
+export function renderMetrics(result: CheckResult, durationSeconds: number, nowSeconds: number): string {
+  const lines: string[] = [];
+  const family = (name: string, help: string, samples: Array<[Record<string, string>, number]>) => {
+    if (samples.length === 0) return;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [labels, value] of samples) {
+      const labelText = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+      lines.push(`${name}${labelText ? `{${labelText}}` : ''} ${sampleValue(value)}`);
+    }
+  };
+  const byFeature = (pick: (f: CheckResult['features'][number]) => number | null) => result.features
+    .map((f): [Record<string, string>, number | null] => [{ feature: f.feature, method: f.method }, pick(f)])
+    .filter((s): s is [Record<string, string>, number] => s[1] !== null);
+
+  family('mlops_drift_p_value', 'p-value of the feature\'s drift test (tests with a p-value only).', byFeature((f) => f.pValue));
+  family('mlops_drift_statistic', 'Statistic or distance of the feature\'s drift test.', byFeature((f) => f.statistic));
+  family('mlops_drift_detected', '1 when the feature drifted, else 0.', byFeature((f) => (f.drifted ? 1 : 0)));
+  family('mlops_drift_share', 'Share of features that drifted, 0..1.', [[{}, result.driftShare]]);
+  family('mlops_drift_dataset_drifted', '1 when the drifted share reached the dataset threshold, else 0.', [[{}, result.drifted ? 1 : 0]]);
+  family('mlops_drift_rows', 'Rows used by the check, per dataset.', [
+    [{ dataset: 'reference' }, result.rows.reference],
+    [{ dataset: 'current' }, result.rows.current],
+  ]);
+  family('mlops_drift_last_success_timestamp_seconds', 'When the last drift check completed.', [[{}, nowSeconds]]);
+  family('mlops_drift_check_duration_seconds', 'How long the last drift check took.', [[{}, durationSeconds]]);
+  if (result.quality) {
+    family('mlops_model_quality', 'Model quality on the current data with labels.',
+      Object.entries(result.quality).map(([metric, value]): [Record<string, string>, number] => [{ metric }, value]));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface PushOptions {
+  /** Attempts in all (network errors and 5xx are retried). */
+  readonly attempts?: number;
+  /** First backoff in ms; doubles after each failure. */
+  readonly backoffMs?: number;
+  readonly timeoutMs?: number;
+}
+
+/** PUTs the metrics; throws RunError (exit 1) when the Pushgateway does not accept them. */
+export async function pushMetrics(target: PushTarget, body: string, options: PushOptions = {}): Promise<void> {
+  const url = pushUrl(target);
+  const attempts = options.attempts ?? 5;
+  let backoff = options.backoffMs ?? 500;
+  let lastError: unknown;
+  let made = 0;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    made = attempt;
+    try {
+      // One attempt per call: the backoff schedule here is the push's own.
+      const response = await httpRequest(url, {
+        method: 'PUT', body, attempts: 1, timeoutMs: options.timeoutMs ?? 10_000,
+        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+      });
+      await readText(response);
+      return;
+    } catch (err) {
+      lastError = err;
+      // A 4xx (e.g. 400 for a malformed push) will not get better by retrying.
+      if ((err as { exitCode?: number }).exitCode === 2) break;
+    }
+    if (attempt < attempts) {
+      await sleep(backoff);
+      backoff *= 2;
+    }
+  }
+  throw new RunError(`cannot push metrics to the Pushgateway at ${target.url} after ${made} attempt${made === 1 ? '' : 's'}: ${(lastError as Error).message}`, { cause: lastError });
+}

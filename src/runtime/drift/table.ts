@@ -1,0 +1,221 @@
+import { InputError } from './errors';
+
+/**
+ * What the readers (CSV, JSON Lines, Parquet) hand over and where it goes: only the requested
+ * columns, row by row, into compact column stores (numbers as float64, text as int32 codes
+ * into a dictionary shared by both datasets), optionally through a seeded reservoir sample,
+ * so memory is bounded by (kept rows x requested columns) whatever the file size.
+ */
+
+export type ColumnKind = 'number' | 'text';
+
+export interface ColumnRequest {
+  readonly name: string;
+  readonly kind: ColumnKind;
+}
+
+/** The receiving end of a reader; `slot` indexes the requested columns. */
+export interface RowSink {
+  startRow(): void;
+  /** A number (NaN or +-Infinity for missing / non-finite); `integerLiteral` as pandas would type it. */
+  number(slot: number, value: number, integerLiteral: boolean): void;
+  /** A text value, or null when missing. */
+  text(slot: number, value: string | null): void;
+  endRow(): void;
+}
+
+/** Text values <-> int32 codes; one per column, shared by reference and current. */
+export class Dictionary {
+  readonly values: string[] = [];
+  private readonly codes = new Map<string, number>();
+
+  code(value: string): number {
+    let code = this.codes.get(value);
+    if (code === undefined) {
+      code = this.values.length;
+      this.codes.set(value, code);
+      this.values.push(value);
+    }
+    return code;
+  }
+}
+
+export interface NumberColumn {
+  readonly kind: 'number';
+  /** One value per kept row; NaN where missing, +-Infinity where the source had it. */
+  readonly values: Float64Array;
+  /** pandas would read the column as int64: every value an integer literal, none missing. */
+  readonly integer: boolean;
+}
+
+export interface TextColumn {
+  readonly kind: 'text';
+  /** One code per kept row, -1 where missing. */
+  readonly codes: Int32Array;
+  readonly dictionary: Dictionary;
+}
+
+export type Column = NumberColumn | TextColumn;
+
+export interface Table {
+  /** Rows kept (all rows, or the sample). */
+  readonly rows: number;
+  /** Rows read from the source. */
+  readonly rowsRead: number;
+  readonly columns: ReadonlyMap<string, Column>;
+}
+
+const CHUNK_BITS = 16;
+const CHUNK = 1 << CHUNK_BITS;
+const MASK = CHUNK - 1;
+
+/**
+ * Values addressed by row slot, stored in 64K-element chunks: growing never copies what is
+ * already stored, so peak memory stays at the data plus one chunk until `finish`.
+ */
+class ChunkedFloat64 {
+  private chunks: Float64Array[] = [];
+  set(index: number, value: number): void {
+    const c = index >>> CHUNK_BITS;
+    while (this.chunks.length <= c) this.chunks.push(new Float64Array(CHUNK));
+    this.chunks[c][index & MASK] = value;
+  }
+  finish(length: number): Float64Array {
+    const out = new Float64Array(length);
+    for (let c = 0; c < this.chunks.length; c++) {
+      const start = c << CHUNK_BITS;
+      if (start >= length) break;
+      out.set(this.chunks[c].subarray(0, Math.min(CHUNK, length - start)), start);
+      // Free as we go: only one copy of the column exists at any time beyond one chunk.
+      this.chunks[c] = new Float64Array(0);
+    }
+    this.chunks = [];
+    return out;
+  }
+}
+
+class ChunkedInt32 {
+  private chunks: Int32Array[] = [];
+  set(index: number, value: number): void {
+    const c = index >>> CHUNK_BITS;
+    while (this.chunks.length <= c) this.chunks.push(new Int32Array(CHUNK));
+    this.chunks[c][index & MASK] = value;
+  }
+  finish(length: number): Int32Array {
+    const out = new Int32Array(length);
+    for (let c = 0; c < this.chunks.length; c++) {
+      const start = c << CHUNK_BITS;
+      if (start >= length) break;
+      out.set(this.chunks[c].subarray(0, Math.min(CHUNK, length - start)), start);
+      this.chunks[c] = new Int32Array(0);
+    }
+    this.chunks = [];
+    return out;
+  }
+}
+
+/**
+ * A small seeded generator (mulberry32): the sample must be the same on every run with the
+ * same seed so a drift alert can be reproduced, and it needs no dependency.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed | 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t = (t + Math.imul(t ^ (t >>> 7), t | 61)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Sampling {
+  /** Keep at most this many rows, a uniform sample of all rows (reservoir sampling). */
+  readonly size: number;
+  readonly seed: number;
+}
+
+/** Builds a `Table` from reader callbacks, optionally keeping a reservoir sample of rows. */
+export class TableBuilder implements RowSink {
+  private readonly numbers: Array<ChunkedFloat64 | undefined>;
+  private readonly texts: Array<ChunkedInt32 | undefined>;
+  private readonly integer: boolean[];
+  private readonly random?: () => number;
+  private rowsRead = 0;
+  private kept = 0;
+  /** Where the current row goes; -1 when the sample skips it (values are still parsed and checked). */
+  private slot = -1;
+
+  constructor(
+    private readonly requests: readonly ColumnRequest[],
+    private readonly dictionaries: readonly (Dictionary | undefined)[],
+    private readonly sampling?: Sampling,
+  ) {
+    this.numbers = requests.map((r) => (r.kind === 'number' ? new ChunkedFloat64() : undefined));
+    this.texts = requests.map((r) => (r.kind === 'text' ? new ChunkedInt32() : undefined));
+    this.integer = requests.map(() => true);
+    if (sampling) this.random = seededRandom(sampling.seed);
+    requests.forEach((r, i) => {
+      if (r.kind === 'text' && !dictionaries[i]) throw new Error(`text column ${r.name} needs a dictionary`);
+    });
+  }
+
+  startRow(): void {
+    const i = this.rowsRead++;
+    if (!this.sampling || i < this.sampling.size) {
+      this.slot = i;
+      this.kept = i + 1;
+    } else {
+      // Algorithm R: row i replaces a random kept row with probability size / (i + 1).
+      const j = Math.floor(this.random!() * (i + 1));
+      this.slot = j < this.sampling.size ? j : -1;
+    }
+  }
+
+  number(slot: number, value: number, integerLiteral: boolean): void {
+    if (!integerLiteral) this.integer[slot] = false;
+    if (this.slot >= 0) this.numbers[slot]!.set(this.slot, value);
+  }
+
+  text(slot: number, value: string | null): void {
+    if (this.slot >= 0) this.texts[slot]!.set(this.slot, value === null ? -1 : this.dictionaries[slot]!.code(value));
+  }
+
+  endRow(): void {}
+
+  finish(): Table {
+    const columns = new Map<string, Column>();
+    this.requests.forEach((request, i) => {
+      if (request.kind === 'number') {
+        columns.set(request.name, { kind: 'number', values: this.numbers[i]!.finish(this.kept), integer: this.integer[i] });
+      } else {
+        columns.set(request.name, { kind: 'text', codes: this.texts[i]!.finish(this.kept), dictionary: this.dictionaries[i]! });
+      }
+    });
+    return { rows: this.kept, rowsRead: this.rowsRead, columns };
+  }
+}
+
+/** Resolves requested column names against a source's header; missing ones are input errors. */
+export function resolveColumns(header: readonly string[], requests: readonly ColumnRequest[], where: string): Int32Array {
+  const index = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (!index.has(name)) index.set(name, i);
+  });
+  const missing = requests.filter((r) => !index.has(r.name)).map((r) => r.name);
+  if (missing.length > 0) {
+    const shown = header.length > 20 ? `${header.slice(0, 20).join(', ')}, ...` : header.join(', ');
+    throw new InputError(`${where}: column${missing.length > 1 ? 's' : ''} ${missing.map((m) => JSON.stringify(m)).join(', ')} not found (columns: ${shown})`);
+  }
+  // For each source column, the slot it fills or -1.
+  const slots = new Int32Array(header.length).fill(-1);
+  requests.forEach((r, slot) => {
+    slots[index.get(r.name)!] = slot;
+  });
+  return slots;
+}
+
+/** Missing-value tokens pandas' read_csv recognises by default (na_values), for every column. */
+export const NA_TOKENS: ReadonlySet<string> = new Set([
+  '', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA',
+  'NULL', 'NaN', 'None', 'n/a', 'nan', 'null',
+]);
