@@ -7,4 +7,6 @@ export const Images = {
   NODE: 'node:22.12.0-alpine3.21',
   /** MLflow with its optional extras (PostgreSQL and S3 drivers, common flavors). */
   MLFLOW: 'ghcr.io/mlflow/mlflow:v3.17.2-full',
+  /** Prometheus Pushgateway that receives the drift checks' metrics. */
+  PUSHGATEWAY: 'prom/pushgateway:v1.11.0',
 } as const;

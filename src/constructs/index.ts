@@ -1,3 +1,4 @@
+export * from './drift-monitor';
 export * from './drift-monitor-ref';
 export * from './grafana-dashboard';
 export * from './images';
@@ -5,6 +6,7 @@ export * from './model-reference';
 export * from './model-service';
 export * from './monitoring';
 export * from './network-peer';
+export * from './pushgateway';
 export * from './prometheus-alerts';
 export * from './quantities';
 export * from './scaling-metric';

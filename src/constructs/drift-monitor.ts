@@ -1,0 +1,470 @@
+import { Chart, Cron, Duration, Size } from 'cdk8s';
+import { Construct } from 'constructs';
+import { shortestPeriodSeconds } from './cron-schedule';
+import { IDriftMonitor } from './drift-monitor-ref';
+import { Images } from './images';
+import * as k8s from './k8s';
+import { ModelReference } from './model-reference';
+import { IModelService, SecretKeySelector } from './model-service';
+import { IPushgateway, Pushgateway } from './pushgateway';
+import { Cpu } from './quantities';
+import { loadRuntimeBundle } from './runtime-bundle';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import {
+  describe, invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage,
+} from './validation';
+
+/** A statistical test per feature, with its drift threshold. */
+export class DriftTest {
+  /** Per column, the test Evidently's defaults pick (by type, cardinality and size). */
+  public static auto(): DriftTest {
+    return new DriftTest('auto', undefined);
+  }
+
+  /** Two-sample Kolmogorov-Smirnov (numeric); drift when p < threshold. @param threshold @default 0.05 */
+  public static ks(threshold?: number): DriftTest {
+    return new DriftTest('ks', threshold);
+  }
+
+  /** Chi-square on category frequencies (categorical); drift when p < threshold. @default 0.05 */
+  public static chiSquare(threshold?: number): DriftTest {
+    return new DriftTest('chisquare', threshold);
+  }
+
+  /** Two-proportion z-test (binary categorical); drift when p < threshold. @default 0.05 */
+  public static z(threshold?: number): DriftTest {
+    return new DriftTest('z', threshold);
+  }
+
+  /** Wasserstein distance normed by the reference std (numeric); drift when above threshold. @default 0.1 */
+  public static wasserstein(threshold?: number): DriftTest {
+    return new DriftTest('wasserstein', threshold);
+  }
+
+  /** Jensen-Shannon distance; drift when above threshold. @default 0.1 */
+  public static jensenShannon(threshold?: number): DriftTest {
+    return new DriftTest('jensenshannon', threshold);
+  }
+
+  /** Population stability index; drift when above threshold. @default 0.1 */
+  public static psi(threshold?: number): DriftTest {
+    return new DriftTest('psi', threshold);
+  }
+
+  private constructor(
+    /** The checker's `--method` value. */
+    public readonly method: string,
+    /** The `--threshold` value, if not the test's default. */
+    public readonly threshold: number | undefined,
+  ) {}
+}
+
+/** Where a drift check reads a dataset from. */
+export class DriftData {
+  /**
+   * A CSV, JSON Lines or Parquet location: `s3://bucket/key`, `http(s)://...`, or an MLflow
+   * run artifact `runs:/<run id>/<path>`. `{{ds}}` is replaced by the run's date (UTC,
+   * YYYY-MM-DD), e.g. `s3://lake/fraud/dt={{ds}}/*.parquet`.
+   */
+  public static uri(uri: string): DriftData {
+    return new DriftData(uri, undefined);
+  }
+
+  /**
+   * The reference dataset logged with the model version a registry alias or version points
+   * at (artifact `reference/` of the version's run), read through the registry.
+   */
+  public static registryModel(model: ModelReference): DriftData {
+    return new DriftData(model?.uri, model);
+  }
+
+  private constructor(public readonly uri: string, public readonly model: ModelReference | undefined) {}
+}
+
+/** What a model predicts, for quality metrics on labelled data. */
+export enum ModelTask {
+  /** accuracy, precision, recall, f1 */
+  CLASSIFICATION = 'classification',
+  /** rmse, mae */
+  REGRESSION = 'regression',
+}
+
+/** How p-values are corrected when many features are tested at once. */
+export enum MultipleTestingCorrection {
+  NONE = 'none',
+  /** Bonferroni: each p-value multiplied by the number of features. */
+  BONFERRONI = 'bonferroni',
+  /** Benjamini-Hochberg false discovery rate. */
+  FDR = 'fdr',
+}
+
+/** Properties of a DriftMonitor. */
+export interface DriftMonitorProps {
+  /** The model whose production data is checked. */
+  readonly modelService: IModelService;
+  /** The dataset the model was trained or validated on. */
+  readonly reference: DriftData;
+  /** Production data of the period, usually a `{{ds}}` template. */
+  readonly current: DriftData;
+  /** When checks run. @default Cron.hourly() */
+  readonly schedule?: Cron;
+  /** IANA time zone of the schedule. @default 'Etc/UTC' */
+  readonly timeZone?: string;
+  /** Name of the CronJob. @default - `<model service name>-drift` */
+  readonly name?: string;
+  /** Columns to check. @default - every column both datasets share, except label and prediction */
+  readonly features?: string[];
+  /** Columns to treat as categorical. @default - inferred by the checker */
+  readonly categoricalFeatures?: string[];
+  /** Test per feature. @default DriftTest.auto() */
+  readonly test?: DriftTest;
+  /** Share of drifted features at which the dataset counts as drifted. @default 0.5 */
+  readonly driftShare?: number;
+  /** p-value correction for many features. @default MultipleTestingCorrection.NONE */
+  readonly correction?: MultipleTestingCorrection;
+  /** Column with the true label, for quality metrics. @default - no quality metrics */
+  readonly labelColumn?: string;
+  /** Column with the model's prediction, for quality metrics. @default - no quality metrics */
+  readonly predictionColumn?: string;
+  /** Kind of model, for quality metrics. @default ModelTask.CLASSIFICATION */
+  readonly task?: ModelTask;
+  /** Rows sampled from each dataset (seeded); very large inputs stay fast. @default - every row */
+  readonly sampleRows?: number;
+  /** Seed of that sampling. @default 1 */
+  readonly sampleSeed?: number;
+  /** Where results go. @default - the chart's Pushgateway (`Pushgateway.of(chart)`), created on first use */
+  readonly pushgateway?: IPushgateway;
+  /** S3 endpoint override, e.g. MinIO's in-cluster URL. @default - AWS */
+  readonly s3EndpointUrl?: string;
+  /** S3 region. @default 'us-east-1' */
+  readonly s3Region?: string;
+  /** Secret key holding the S3 access key id. @default - none: anonymous, or the pod's workload identity */
+  readonly s3AccessKeyId?: SecretKeySelector;
+  /** Secret key holding the S3 secret access key. @default - none */
+  readonly s3SecretAccessKey?: SecretKeySelector;
+  /** ServiceAccount of the job pods (e.g. for workload identity). @default - the namespace's default, token not mounted */
+  readonly serviceAccountName?: string;
+  /** Pods that split the features between them (an Indexed Job). @default 1 */
+  readonly parallelism?: number;
+  /** How late a missed run may still start. @default - a tenth of the schedule period, at most 10 minutes */
+  readonly startingDeadline?: Duration;
+  /** Longest one run may take before it is stopped. @default - the schedule period, at most 1 hour */
+  readonly activeDeadline?: Duration;
+  /** Retries of a failed run (bad input is never retried). @default 2 */
+  readonly backoffLimit?: number;
+  /** Finished jobs kept for inspection. @default 3 */
+  readonly successfulJobsHistoryLimit?: number;
+  /** Failed jobs kept for inspection. @default 3 */
+  readonly failedJobsHistoryLimit?: number;
+  /** CPU request. @default Cpu.millis(500) */
+  readonly cpuRequest?: Cpu;
+  /** CPU limit. @default Cpu.cores(1) */
+  readonly cpuLimit?: Cpu;
+  /** Memory request and limit; the checker's heap is sized from it. @default Size.gibibytes(1) */
+  readonly memory?: Size;
+  /** Image that runs the checker (a stock Node.js image). @default Images.NODE */
+  readonly image?: string;
+  /** Extra labels of every object. @default {} */
+  readonly labels?: Record<string, string>;
+}
+
+const KIND = 'DriftMonitor';
+const BUNDLE = 'mlops-drift.js';
+const MOUNT = '/opt/mlops';
+/** Annotation carrying the SHA-256 of the checker bundle. */
+export const DRIFT_CHECKER_HASH_ANNOTATION = 'mlops-constructs.io/drift-checker-sha256';
+const COLUMN = /^[^\s,][^,]*$/;
+
+/**
+ * A scheduled drift check of a model's production data against its reference data: a
+ * CronJob running the bundled `mlops-drift` checker on a stock Node image, pushing the
+ * contract drift metrics to a Pushgateway.
+ */
+export class DriftMonitor extends Construct implements IDriftMonitor {
+  public readonly name: string;
+  public readonly namespace: string;
+  public readonly modelName: string;
+  public readonly schedulePeriod: Duration;
+  public readonly reportsQuality: boolean;
+  public readonly qualityMetrics: string[];
+  public readonly pushgatewayJob: string;
+  /** The CronJob. */
+  public readonly cronJob: k8s.KubeCronJob;
+  /** The arguments of the checker, as the container runs them. */
+  public readonly checkerArgs: string[];
+
+  constructor(scope: Construct, id: string, props: DriftMonitorProps) {
+    super(scope, id);
+    const p = props ?? ({} as DriftMonitorProps);
+    const fail = (field: string, value: unknown, problem: string, fix: string) => invalidProp(KIND, this, field, value, problem, fix);
+
+    const service = p.modelService;
+    if (service === undefined || typeof service.name !== 'string' || typeof service.namespace !== 'string') {
+      throw fail('modelService', service, 'is required', 'pass the ModelService whose data is checked');
+    }
+    this.name = requireDnsLabel(KIND, this, 'name', p.name ?? `${service.name}-drift`, 52);
+    this.namespace = service.namespace;
+    this.modelName = service.modelName;
+
+    // ---- schedule
+    const schedule = p.schedule ?? Cron.hourly();
+    if (!(schedule instanceof Cron)) throw fail('schedule', schedule, 'is not a Cron', 'use e.g. Cron.hourly() or Cron.schedule({ minute: "0", hour: "*/6" })');
+    let periodSeconds: number;
+    try {
+      periodSeconds = shortestPeriodSeconds(schedule.expressionString);
+    } catch (e) {
+      throw fail('schedule', schedule.expressionString, `is not a usable cron schedule (${(e as Error).message})`, 'use five fields: minute hour day-of-month month day-of-week');
+    }
+    this.schedulePeriod = Duration.seconds(periodSeconds);
+    const timeZone = p.timeZone ?? 'Etc/UTC';
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone });
+    } catch {
+      throw fail('timeZone', timeZone, 'is not an IANA time zone', 'use e.g. "Etc/UTC" or "Europe/Berlin"');
+    }
+    const startingDeadline = seconds(this, 'startingDeadline', p.startingDeadline ?? Duration.seconds(Math.max(10, Math.min(600, Math.floor(periodSeconds / 10)))), 10, periodSeconds);
+    const activeDeadline = seconds(this, 'activeDeadline', p.activeDeadline ?? Duration.seconds(Math.min(3600, periodSeconds)), 30, 7 * 86_400);
+    if (activeDeadline > periodSeconds) {
+      throw fail('activeDeadline', `${activeDeadline}s`, `is longer than the schedule period (${periodSeconds}s)`, 'shorten it, or run less often: with concurrency Forbid a slow run would skip the next');
+    }
+    const backoffLimit = requireInteger(KIND, this, 'backoffLimit', p.backoffLimit ?? 2, 0, 10);
+    const successfulHistory = requireInteger(KIND, this, 'successfulJobsHistoryLimit', p.successfulJobsHistoryLimit ?? 3, 0, 100);
+    const failedHistory = requireInteger(KIND, this, 'failedJobsHistoryLimit', p.failedJobsHistoryLimit ?? 3, 0, 100);
+
+    // ---- data
+    const reference = dataUri(this, 'reference', p.reference);
+    const current = dataUri(this, 'current', p.current);
+    const registryModel = p.reference instanceof DriftData ? p.reference.model : undefined;
+    if (registryModel !== undefined && registryModel.registry === undefined) {
+      throw fail('reference', reference, 'names a registry model without its registry', 'use DriftData.registryModel(registry.model(...))');
+    }
+    const features = columns(this, 'features', p.features);
+    const categorical = columns(this, 'categoricalFeatures', p.categoricalFeatures);
+    if (features && categorical) {
+      const missing = categorical.filter((c) => !features.includes(c));
+      if (missing.length > 0) throw fail('categoricalFeatures', missing, 'are not in features', 'add them to features or drop them here');
+    }
+    const test = p.test ?? DriftTest.auto();
+    if (!(test instanceof DriftTest)) throw fail('test', test, 'is not a DriftTest', 'use e.g. DriftTest.ks(0.05)');
+    if (test.threshold !== undefined && !(Number.isFinite(test.threshold) && test.threshold > 0 && test.threshold < 1)) {
+      throw fail('test threshold', test.threshold, 'is not between 0 and 1 (exclusive)', 'use e.g. DriftTest.ks(0.05) or DriftTest.wasserstein(0.1)');
+    }
+    const driftShare = p.driftShare ?? 0.5;
+    if (typeof driftShare !== 'number' || !(driftShare > 0 && driftShare <= 1)) {
+      throw fail('driftShare', driftShare, 'is not a share in (0, 1]', 'use e.g. 0.5: the dataset drifts when half its features do');
+    }
+    const correction = p.correction ?? MultipleTestingCorrection.NONE;
+    if (!Object.values(MultipleTestingCorrection).includes(correction)) {
+      throw fail('correction', correction, 'is not a MultipleTestingCorrection', 'use MultipleTestingCorrection.NONE, BONFERRONI or FDR');
+    }
+    if ((p.labelColumn === undefined) !== (p.predictionColumn === undefined)) {
+      throw fail(p.labelColumn === undefined ? 'labelColumn' : 'predictionColumn', undefined, 'is required when the other quality column is set', 'set both labelColumn and predictionColumn, or neither');
+    }
+    for (const field of ['labelColumn', 'predictionColumn'] as const) {
+      const v = p[field];
+      if (v !== undefined && (typeof v !== 'string' || !COLUMN.test(v))) throw fail(field, v, 'is not a column name', 'use the CSV header / field name');
+      if (v !== undefined && features?.includes(v)) throw fail(field, v, 'is also listed in features', 'a label or prediction is not an input feature; drop it from features');
+    }
+    const task = p.task ?? ModelTask.CLASSIFICATION;
+    if (!Object.values(ModelTask).includes(task)) throw fail('task', task, 'is not a ModelTask', 'use ModelTask.CLASSIFICATION or ModelTask.REGRESSION');
+    this.reportsQuality = p.labelColumn !== undefined;
+    this.qualityMetrics = !this.reportsQuality ? [] : task === ModelTask.CLASSIFICATION ? ['accuracy', 'precision', 'recall', 'f1'] : ['rmse', 'mae'];
+    const sampleRows = p.sampleRows === undefined ? undefined : requireInteger(KIND, this, 'sampleRows', p.sampleRows, 100, 1e9);
+    const sampleSeed = requireInteger(KIND, this, 'sampleSeed', p.sampleSeed ?? 1, 0, 2 ** 31 - 1);
+    if (p.sampleSeed !== undefined && sampleRows === undefined) throw fail('sampleSeed', p.sampleSeed, 'is set without sampleRows', 'set sampleRows, or drop sampleSeed');
+
+    const parallelism = requireInteger(KIND, this, 'parallelism', p.parallelism ?? 1, 1, 100);
+    if (parallelism > 1 && (features === undefined || features.length < parallelism)) {
+      throw fail('parallelism', parallelism, `needs at least as many listed features (${features?.length ?? 'none listed'})`, 'list features explicitly, or lower parallelism');
+    }
+
+    // ---- S3 and registry access
+    const usesS3 = [reference, current].some((u) => u.startsWith('s3://'));
+    if (p.s3EndpointUrl !== undefined) {
+      if (!isHttpUrl(p.s3EndpointUrl)) throw fail('s3EndpointUrl', p.s3EndpointUrl, 'is not an http(s) URL', 'use e.g. "http://minio.storage.svc:9000"');
+      if (!usesS3) throw fail('s3EndpointUrl', p.s3EndpointUrl, 'is set but no dataset is on s3://', 'drop it, or use s3:// URIs');
+    }
+    if ((p.s3AccessKeyId === undefined) !== (p.s3SecretAccessKey === undefined)) {
+      throw fail(p.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey', undefined, 'is required with the other S3 key', 'reference both keys of the S3 credentials Secret');
+    }
+    if (p.s3Region !== undefined && !/^[a-z0-9-]{2,32}$/.test(p.s3Region)) throw fail('s3Region', p.s3Region, 'is not a region name', 'use e.g. "eu-central-1"');
+    if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
+    const image = requirePinnedImage(KIND, this, 'image', p.image ?? Images.NODE);
+    const cpuRequest = p.cpuRequest ?? Cpu.millis(500);
+    const cpuLimit = p.cpuLimit ?? Cpu.cores(1);
+    for (const [field, cpu] of [['cpuRequest', cpuRequest], ['cpuLimit', cpuLimit]] as const) {
+      if (!(cpu instanceof Cpu) || !cpu.isValid) throw fail(field, cpu, 'is not a positive whole number of millicores', 'use e.g. Cpu.millis(500)');
+    }
+    if (cpuRequest.millicores > cpuLimit.millicores) throw fail('cpuRequest', cpuRequest, `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
+    const memory = p.memory ?? Size.gibibytes(1);
+    if (!(memory instanceof Size)) throw fail('memory', memory, 'is not a Size', 'use e.g. Size.gibibytes(1)');
+    const memoryMib = Math.round(memory.toMebibytes());
+    if (!(memoryMib >= 128 && memoryMib <= 256 * 1024)) throw fail('memory', `${memoryMib}Mi`, 'is not between 128 MiB and 256 GiB', 'use e.g. Size.gibibytes(1)');
+    const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
+
+    // ---- everything validated; create objects
+    const pushgateway = p.pushgateway ?? Pushgateway.of(this);
+    this.pushgatewayJob = pushgateway.serviceName;
+
+    const args = ['check', '--reference', reference, '--current', current];
+    if (features) args.push('--features', features.join(','));
+    if (categorical) args.push('--categorical', categorical.join(','));
+    args.push('--method', test.method);
+    if (test.threshold !== undefined) args.push('--threshold', String(test.threshold));
+    args.push('--drift-share', String(driftShare));
+    if (correction !== MultipleTestingCorrection.NONE) args.push('--correction', correction);
+    if (this.reportsQuality) args.push('--label', p.labelColumn!, '--prediction', p.predictionColumn!, '--task', task);
+    if (sampleRows !== undefined) args.push('--sample', String(sampleRows), '--seed', String(sampleSeed));
+    if (parallelism > 1) args.push('--shard-index', '$(MLOPS_DRIFT_SHARD_INDEX)', '--shard-count', String(parallelism));
+    args.push('--pushgateway', pushgateway.url, '--namespace', this.namespace, '--model', this.modelName, '--json');
+    this.checkerArgs = args;
+
+    const env: k8s.EnvVar[] = [
+      // Leave a quarter of the container's memory for buffers outside the V8 heap.
+      { name: 'NODE_OPTIONS', value: `--max-old-space-size=${Math.floor(memoryMib * 0.75)}` },
+    ];
+    if (registryModel) env.push({ name: 'MLFLOW_TRACKING_URI', value: registryModel.registry!.trackingUri });
+    if (usesS3) env.push({ name: 'AWS_REGION', value: p.s3Region ?? 'us-east-1' });
+    if (p.s3EndpointUrl) env.push({ name: 'AWS_ENDPOINT_URL', value: p.s3EndpointUrl });
+    if (p.s3AccessKeyId) {
+      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: secretRef(this, 's3AccessKeyId', p.s3AccessKeyId) } });
+      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: secretRef(this, 's3SecretAccessKey', p.s3SecretAccessKey!) } });
+    }
+    if (parallelism > 1) {
+      env.push({ name: 'MLOPS_DRIFT_SHARD_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
+    }
+
+    const bundle = loadRuntimeBundle(BUNDLE);
+    const selector = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/component': 'drift-check' };
+    const labels = { ...extraLabels, ...selector, 'app.kubernetes.io/part-of': 'mlops', 'app.kubernetes.io/managed-by': 'mlops-constructs' };
+    const configMapName = `${this.name}-checker`;
+    new k8s.KubeConfigMap(this, 'CheckerBundle', {
+      metadata: { name: configMapName, namespace: this.namespace, labels },
+      data: { [BUNDLE]: bundle.source },
+    });
+
+    this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
+      metadata: { name: this.name, namespace: this.namespace, labels },
+      spec: {
+        schedule: schedule.expressionString,
+        timeZone,
+        // A run that overlaps the next would read the same data twice and race on the push.
+        concurrencyPolicy: 'Forbid',
+        startingDeadlineSeconds: startingDeadline,
+        successfulJobsHistoryLimit: successfulHistory,
+        failedJobsHistoryLimit: failedHistory,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            backoffLimit: backoffLimit,
+            activeDeadlineSeconds: activeDeadline,
+            ...(parallelism > 1 ? { completionMode: 'Indexed', completions: parallelism, parallelism } : {}),
+            // Exit 2 is bad input or usage: retrying cannot fix it, so the job fails at once.
+            // (onPodConditions is required by the 1.28 schema; empty means "match on exit codes only".)
+            podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: 'drift-check', operator: 'In', values: [2] }, onPodConditions: [] }] },
+            template: {
+              metadata: { labels, annotations: { [DRIFT_CHECKER_HASH_ANNOTATION]: bundle.sha256 } },
+              spec: {
+                restartPolicy: 'Never',
+                automountServiceAccountToken: false,
+                enableServiceLinks: false,
+                serviceAccountName: p.serviceAccountName,
+                securityContext: restrictedPodSecurityContext(),
+                containers: [{
+                  name: 'drift-check',
+                  image,
+                  imagePullPolicy: 'IfNotPresent',
+                  command: ['node', `${MOUNT}/${BUNDLE}`],
+                  args,
+                  env,
+                  resources: {
+                    requests: { cpu: k8s.Quantity.fromString(cpuRequest.toQuantity()), memory: k8s.Quantity.fromString(`${memoryMib}Mi`) },
+                    limits: { cpu: k8s.Quantity.fromString(cpuLimit.toQuantity()), memory: k8s.Quantity.fromString(`${memoryMib}Mi`) },
+                  },
+                  securityContext: restrictedContainerSecurityContext(),
+                  volumeMounts: [
+                    { name: 'checker', mountPath: MOUNT, readOnly: true },
+                    { name: 'tmp', mountPath: '/tmp' },
+                  ],
+                }],
+                volumes: [
+                  { name: 'checker', configMap: { name: configMapName, defaultMode: 0o444 } },
+                  { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } },
+                ],
+              },
+            },
+          },
+        },
+      },
+    });
+    void Chart; // the namespace comes from the model service, not the chart
+  }
+}
+
+function dataUri(scope: Construct, field: string, data: unknown): string {
+  if (!(data instanceof DriftData)) {
+    throw invalidProp(KIND, scope, field, data, 'is required', 'use DriftData.uri("s3://...") or DriftData.registryModel(registry.model(...))');
+  }
+  const uri = data.uri;
+  if (typeof uri !== 'string' || uri.length === 0) {
+    throw invalidProp(KIND, scope, field, uri, 'is empty', 'give the dataset location');
+  }
+  if (data.model === undefined) {
+    const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01'));
+    if (!ok) {
+      throw invalidProp(KIND, scope, field, uri, 'is not a dataset location the checker can read from a pod',
+        'use s3://bucket/key, http(s)://..., runs:/<run id>/<path> or DriftData.registryModel(...)');
+    }
+  }
+  const templates = uri.match(/\{\{[^}]*\}\}/g) ?? [];
+  const unknown = templates.filter((t) => t !== '{{ds}}');
+  if (unknown.length > 0) {
+    throw invalidProp(KIND, scope, field, uri, `uses ${unknown.join(', ')}`, 'the only template variable is {{ds}} (the run date, YYYY-MM-DD)');
+  }
+  return uri;
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function columns(scope: Construct, field: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalidProp(KIND, scope, field, value, 'is not a non-empty list of column names', 'pass e.g. ["amount", "merchant_category"]');
+  }
+  const seen = new Set<string>();
+  value.forEach((c, i) => {
+    if (typeof c !== 'string' || !COLUMN.test(c)) {
+      throw invalidProp(KIND, scope, `${field}[${i}]`, c, 'is not a column name', 'column names must not be empty, start with a space or contain ","');
+    }
+    if (seen.has(c)) throw invalidProp(KIND, scope, `${field}[${i}]`, c, 'is listed twice', 'list each column once');
+    seen.add(c);
+  });
+  return value;
+}
+
+function seconds(scope: Construct, field: string, duration: unknown, min: number, max: number): number {
+  if (!(duration instanceof Duration)) throw invalidProp(KIND, scope, field, duration, 'is not a Duration', 'use e.g. Duration.minutes(5)');
+  const s = duration.toSeconds();
+  if (!Number.isInteger(s) || s < min || s > max) {
+    throw invalidProp(KIND, scope, field, `${s}s`, `is not a whole number of seconds between ${min} and ${max}`, `use a Duration in that range (the upper bound follows the schedule)`);
+  }
+  return s;
+}
+
+function secretRef(scope: Construct, field: string, ref: SecretKeySelector): { name: string; key: string } {
+  requireDnsSubdomain(KIND, scope, `${field}.secretName`, ref?.secretName);
+  if (typeof ref.key !== 'string' || !/^[-._a-zA-Z0-9]+$/.test(ref.key)) {
+    throw invalidProp(KIND, scope, `${field}.key`, ref.key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
+  }
+  return { name: ref.secretName, key: ref.key };
+}
+
+// Kept for error messages of props typed as unknown at runtime.
+void describe;

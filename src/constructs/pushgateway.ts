@@ -1,0 +1,131 @@
+import { Chart, Size } from 'cdk8s';
+import { Construct } from 'constructs';
+import { ServiceMonitor } from '../imports/monitoring.coreos.com';
+import { Images } from './images';
+import * as k8s from './k8s';
+import { Monitoring } from './monitoring';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { invalidProp, requireDnsLabel, requireLabels, requirePinnedImage } from './validation';
+
+/** A Prometheus Pushgateway that batch jobs push their metrics to. */
+export interface IPushgateway {
+  /** URL jobs push to, e.g. `http://pushgateway.mlops.svc.cluster.local:9091`. */
+  readonly url: string;
+  /** The `job` label Prometheus gives the Pushgateway's own scrape (its Service name). */
+  readonly serviceName: string;
+}
+
+/** Properties of a Pushgateway. */
+export interface PushgatewayProps {
+  /** Name of the Deployment and Service. @default 'pushgateway' */
+  readonly name?: string;
+  /** Namespace. @default - the chart's namespace */
+  readonly namespace?: string;
+  /** Image. @default Images.PUSHGATEWAY */
+  readonly image?: string;
+  /** Labels of the ServiceMonitor. @default - Monitoring.of(scope).serviceMonitorLabels */
+  readonly serviceMonitorLabels?: Record<string, string>;
+}
+
+const KIND = 'Pushgateway';
+const PORT = 9091;
+// The image's own user (nobody); the restricted profile needs it explicit.
+const PUSHGATEWAY_USER = 65534;
+
+/**
+ * A Pushgateway with a ServiceMonitor that keeps the pushed `job`, `namespace` and `model`
+ * labels (`honorLabels`), and a persistence file on an emptyDir so a container restart keeps
+ * the last results. One per chart is enough: `Pushgateway.of(chart)` returns it.
+ */
+export class Pushgateway extends Construct implements IPushgateway {
+  /** The Pushgateway of a chart, created on first use with the defaults. */
+  public static of(scope: Construct): Pushgateway {
+    const chart = Chart.of(scope);
+    const existing = chart.node.tryFindChild('Pushgateway');
+    if (existing instanceof Pushgateway) return existing;
+    if (existing !== undefined) {
+      throw new Error(`Pushgateway ${chart.node.path}/Pushgateway: the id is taken by another construct; pass pushgateway explicitly`);
+    }
+    return new Pushgateway(chart, 'Pushgateway');
+  }
+
+  /** A Pushgateway that this stack does not deploy. */
+  public static fromUrl(url: string, serviceName = 'pushgateway'): IPushgateway {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new Error(`Pushgateway url "${url}" is not a URL; use e.g. "http://pushgateway.monitoring.svc:9091"`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`Pushgateway url "${url}" must use http or https`);
+    return { url: url.replace(/\/+$/, ''), serviceName };
+  }
+
+  public readonly url: string;
+  public readonly serviceName: string;
+  public readonly namespace: string;
+
+  constructor(scope: Construct, id: string, props: PushgatewayProps = {}) {
+    super(scope, id);
+    const name = requireDnsLabel(KIND, this, 'name', props.name ?? 'pushgateway');
+    const namespace = props.namespace ?? Chart.of(this).namespace;
+    if (namespace === undefined) {
+      throw invalidProp(KIND, this, 'namespace', undefined, 'is not set on the Pushgateway or its Chart', 'pass namespace: "mlops"');
+    }
+    this.namespace = requireDnsLabel(KIND, this, 'namespace', namespace);
+    const image = requirePinnedImage(KIND, this, 'image', props.image ?? Images.PUSHGATEWAY);
+    const monitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', props.serviceMonitorLabels ?? Monitoring.of(this).serviceMonitorLabels);
+    this.serviceName = name;
+    this.url = `http://${name}.${this.namespace}.svc.cluster.local:${PORT}`;
+
+    const selector = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/component': 'pushgateway' };
+    const labels = { ...selector, 'app.kubernetes.io/part-of': 'mlops', 'app.kubernetes.io/managed-by': 'mlops-constructs' };
+    const probe = (path: string) => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 });
+
+    new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: {
+        // One replica: pushes land on whichever pod the Service picks, so several would split the data.
+        replicas: 1,
+        strategy: { type: 'Recreate' },
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: restrictedPodSecurityContext(PUSHGATEWAY_USER),
+            containers: [{
+              name: 'pushgateway',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              args: [`--web.listen-address=:${PORT}`, '--persistence.file=/data/pushgateway.db', '--persistence.interval=1m'],
+              ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
+              readinessProbe: probe('/-/ready'),
+              livenessProbe: probe('/-/healthy'),
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') },
+                limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('256Mi') },
+              },
+              securityContext: restrictedContainerSecurityContext(PUSHGATEWAY_USER),
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            }],
+            volumes: [{ name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString(`${Size.mebibytes(256).toMebibytes()}Mi`) } }],
+          },
+        },
+      },
+    });
+    new k8s.KubeService(this, 'Service', {
+      metadata: { name, namespace: this.namespace, labels },
+      spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: PORT, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }] },
+    });
+    new ServiceMonitor(this, 'ServiceMonitor', {
+      metadata: { name, namespace: this.namespace, labels: { ...labels, ...monitorLabels } },
+      spec: {
+        selector: { matchLabels: selector },
+        // Keep the job/namespace/model labels the drift jobs pushed, rather than the scrape's own.
+        endpoints: [{ port: 'http', path: '/metrics', honorLabels: true, interval: `${Monitoring.of(this).scrapeInterval.toSeconds()}s` }],
+      },
+    });
+  }
+}
