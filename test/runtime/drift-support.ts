@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** Where python/oracle/make_drift_fixtures.py writes its results. */
@@ -98,18 +100,44 @@ export function fsum(values: ArrayLike<number>): number {
   return hi;
 }
 
-/** Python's repr of a float, for comparing checksums written by the oracle. */
-export function pythonRepr(x: number): string {
-  if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`;
-  const s = String(x);
-  // JavaScript writes 1e-7 where Python writes 1e-07.
-  return s.replace(/e([+-])(\d)$/, 'e$10$2');
-}
-
 /** Generates a spec's sample and fails loudly if it is not the oracle's. */
 export function sample(spec: SampleSpec): Float64Array {
   const values = generate(spec);
-  const check = pythonRepr(fsum(values.subarray(0, 16)));
-  if (check !== spec.check) throw new Error(`generator mismatch for ${JSON.stringify(spec)}: checksum ${check}`);
+  // repr() round-trips, so the checksum parses to exactly the oracle's double.
+  const check = fsum(values.subarray(0, 16));
+  if (check !== Number(spec.check)) throw new Error(`generator mismatch for ${JSON.stringify(spec)}: checksum ${check}`);
   return values;
+}
+
+/** What a finished run of the bundled checker printed. */
+export interface DriftRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the bundled checker (`node assets/mlops-drift.js ...`) with `env` (plus PATH) to completion. */
+export function runDrift(program: string, args: readonly string[], env: Record<string, string> = {}, timeoutMs = 50_000): Promise<DriftRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [program, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mlops-drift ${args.join(' ')} did not finish within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A fresh temporary directory, removed by the returned function. */
+export function tempDir(): { dir: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-drift-test-'));
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

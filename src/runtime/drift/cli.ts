@@ -60,7 +60,8 @@ const BOOLEAN_FLAGS = new Set(['json', 'help']);
 /** Parses argv (without node and script); throws InputError with the problem and the usage. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: Date = new Date()): Parsed {
   const args = [...argv];
-  if (args.length === 0 || args.includes('--help') || args.includes('-h')) return { help: true };
+  if (args.includes('--help') || args.includes('-h')) return { help: true };
+  if (args.length === 0) throw usage('no command given');
   const command = args.shift();
   if (command !== 'check') throw usage(`unknown command ${JSON.stringify(command)}; the only command is check`);
 

@@ -1,0 +1,239 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { bundledProgram } from './bundled-program';
+import { FIXTURES, type DriftRun, readFixture, runDrift, tempDir } from './drift-support';
+import { closeServer, listenOnLoopback, unusedPort } from './http-helpers';
+
+/**
+ * The bundled checker as the CronJob runs it: `node assets/mlops-drift.js check ...`, reading
+ * real files and real HTTP, judged by its stdout, stderr and exit code.
+ */
+
+const program = bundledProgram('mlops-drift.js', 'src/runtime/drift');
+const E2E = path.join(FIXTURES, 'e2e');
+
+interface E2eFixture {
+  readonly features: string[];
+  readonly categorical: string[];
+  readonly label: string;
+  readonly prediction: string;
+  readonly expected: {
+    readonly features: Array<{ feature: string; method: string; score: number; threshold: number; drifted: boolean }>;
+    readonly driftShare: number;
+    readonly drifted: boolean;
+    readonly rows: { reference: number; current: number };
+    readonly quality: Record<string, number>;
+  };
+}
+const e2e = readFixture<E2eFixture>('e2e.json');
+const featureArgs = ['--features', e2e.features.join(','), '--categorical', e2e.categorical.join(',')];
+
+function json(run: DriftRun): Record<string, unknown> {
+  if (run.code !== 0) throw new Error(`mlops-drift exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as Record<string, unknown>;
+}
+
+/** The result Evidently's DataDriftPreset gave on the same files (see make_drift_fixtures.py e2e). */
+function expectEvidentlyResult(output: Record<string, unknown>): void {
+  const features = output.features as Array<Record<string, unknown>>;
+  expect(features.map((f) => [f.feature, f.method, f.drifted, f.threshold]))
+    .toEqual(e2e.expected.features.map((f) => [f.feature, f.method, f.drifted, f.threshold]));
+  e2e.expected.features.forEach((expected, i) => {
+    const score = (features[i].pValue ?? features[i].statistic) as number;
+    expect(Math.abs(score - expected.score)).toBeLessThanOrEqual(1e-10);
+  });
+  expect(output.driftShare).toBe(e2e.expected.driftShare);
+  expect(output.drifted).toBe(e2e.expected.drifted);
+  expect(output.rows).toEqual(e2e.expected.rows);
+}
+
+/** A failed run: the exit code, nothing on stdout (so no "drifted": false anywhere), a message on stderr. */
+function expectFailure(run: DriftRun, code: 1 | 2, message: RegExp): void {
+  expect({ code: run.code, stdout: run.stdout }).toEqual({ code, stdout: '' });
+  expect(run.stderr).toMatch(message);
+}
+
+describe('mlops-drift check (bundled)', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+
+  const write = (name: string, text: string) => {
+    const file = path.join(tmp.dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+
+  it('prints exactly the contract JSON, with Evidently\'s methods, scores and verdicts', async () => {
+    // GIVEN the e2e CSV pair  WHEN the check runs with --json
+    const output = json(await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'),
+      '--current', path.join(E2E, 'current.csv'), ...featureArgs, '--json']));
+
+    // THEN the object has exactly the contract's fields, and the values are Evidently's
+    expect(Object.keys(output).sort()).toEqual(['driftShare', 'drifted', 'features', 'rows']);
+    for (const f of output.features as Array<Record<string, unknown>>) {
+      expect(Object.keys(f).sort()).toEqual(['drifted', 'feature', 'method', 'pValue', 'statistic', 'threshold']);
+    }
+    expect(Object.keys(output.rows as object).sort()).toEqual(['current', 'reference']);
+    expectEvidentlyResult(output);
+  });
+
+  it('reads Parquet (snappy; zstd in several row groups) and JSON Lines to the same result', async () => {
+    const parquet = json(await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.parquet'),
+      '--current', path.join(E2E, 'current.zstd.parquet'), ...featureArgs, '--json']));
+    const jsonl = json(await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.parquet'),
+      '--current', path.join(E2E, 'current.jsonl'), ...featureArgs, '--json']));
+    expectEvidentlyResult(parquet);
+    expect(jsonl).toEqual(parquet);
+  });
+
+  it('reads over HTTP from a local server, gzip included, to the same result', async () => {
+    // GIVEN a plain node:http server with the CSVs (current gzipped)
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.url ?? '');
+      if (req.url === '/data/reference.csv') res.end(fs.readFileSync(path.join(E2E, 'reference.csv')));
+      else if (req.url === '/data/current.csv.gz') res.end(gzipSync(fs.readFileSync(path.join(E2E, 'current.csv'))));
+      else {
+        res.statusCode = 404;
+        res.end('not here');
+      }
+    });
+    const port = await listenOnLoopback(server);
+    try {
+      // WHEN the check reads both over HTTP
+      const output = json(await runDrift(program, ['check', '--reference', `http://127.0.0.1:${port}/data/reference.csv`,
+        '--current', `http://127.0.0.1:${port}/data/current.csv.gz`, ...featureArgs, '--json']));
+      // THEN the result is the one from local files
+      expectEvidentlyResult(output);
+      expect(seen.sort()).toEqual(['/data/current.csv.gz', '/data/reference.csv']);
+
+      // AND a 404 is an input error (exit 2) naming the URL
+      const missing = await runDrift(program, ['check', '--reference', `http://127.0.0.1:${port}/data/reference.csv`,
+        '--current', `http://127.0.0.1:${port}/data/none.csv`, ...featureArgs, '--json']);
+      expectFailure(missing, 2, /GET http:\/\/127\.0\.0\.1:\d+\/data\/none\.csv: 404/);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('reads a glob of files as one dataset, with {{ds}} from --date', async () => {
+    // GIVEN the current CSV split in two files under a dated directory
+    const lines = fs.readFileSync(path.join(E2E, 'current.csv'), 'utf8').trimEnd().split('\n');
+    const dir = path.join(tmp.dir, 'dt=2024-05-31');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'part-0.csv'), `${[lines[0], ...lines.slice(1, 120)].join('\n')}\n`);
+    fs.writeFileSync(path.join(dir, 'part-1.csv'), `${[lines[0], ...lines.slice(120)].join('\r\n')}\r\n`);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not data');
+
+    // WHEN the current URI is a template with a wildcard
+    const output = json(await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'),
+      '--current', path.join(tmp.dir, 'dt={{ds}}', '*.csv'), '--date', '2024-05-31', ...featureArgs, '--json']));
+
+    // THEN both parts were read, in order, as one dataset
+    expectEvidentlyResult(output);
+  });
+
+  it('fails with file:line:column on a value that is not a number (exit 2)', async () => {
+    const reference = write('reference.csv', 'a,b\n1,2\n3,4\n5,6\n');
+    const current = write('current.csv', 'a,b\n1,2\n"3",4\n5,"x y"\n');
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--json']);
+    expectFailure(run, 2, new RegExp(`${current.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:3: column "b": "x y" is not a number`));
+  });
+
+  it('fails on a missing column, naming the file and the columns it has (exit 2)', async () => {
+    const reference = write('reference.csv', 'a,b\n1,2\n');
+    const current = write('current.csv', 'a,c\n1,2\n');
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--features', 'a,b', '--json']);
+    expectFailure(run, 2, /current\.csv:1:1: column "b" not found \(columns: a, c\)/);
+  });
+
+  it('fails on an empty dataset: header only, or an empty file (exit 2)', async () => {
+    const reference = write('reference.csv', 'a,b\n1,2\n3,4\n');
+    const headerOnly = write('header-only.csv', 'a,b\n');
+    const empty = write('empty.csv', '');
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', headerOnly, '--json']), 2,
+      /current dataset .*header-only\.csv has no rows/);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', empty, '--json']), 2,
+      /empty\.csv: the file is empty/);
+    expectFailure(await runDrift(program, ['check', '--reference', empty, '--current', reference, '--json']), 2,
+      /empty\.csv: the file is empty/);
+  });
+
+  it('fails on a feature with no values at all (exit 2)', async () => {
+    const reference = write('reference.csv', 'a,b\n1,2\n3,4\n');
+    const current = write('current.csv', 'a,b\n1,\n3,NA\n');
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', current, '--json']), 2,
+      /feature "b" has no values in the current data .* \(all 2 rows missing or not finite\)/);
+  });
+
+  it('fails with exit 1 on an unreachable http source, and never prints a result', async () => {
+    const port = await unusedPort();
+    const run = await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'),
+      '--current', `http://127.0.0.1:${port}/current.csv`, ...featureArgs, '--json']);
+    expectFailure(run, 1, /GET http:\/\/127\.0\.0\.1:\d+\/current\.csv: connect ECONNREFUSED/);
+    expect(run.stderr).toMatch(/"event":"failed","exitCode":1/);
+  });
+
+  it('fails with exit 2 and the usage on bad arguments', async () => {
+    const reference = path.join(E2E, 'reference.csv');
+    expectFailure(await runDrift(program, ['check', '--reference', reference]), 2, /--current is required[\s\S]*usage: mlops-drift check/);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', reference, '--bogus']), 2, /unknown option --bogus/);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', reference, '--method', 'tt']), 2,
+      /--method: "tt" is not auto or one of ks, chisquare, z, wasserstein, jensenshannon, psi/);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', reference, '--pushgateway', 'http://x']), 2,
+      /--pushgateway, --namespace and --model go together/);
+    expectFailure(await runDrift(program, []), 2, /usage: mlops-drift check/);
+    const help = await runDrift(program, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: mlops-drift check --reference <uri> --current <uri>/);
+  });
+
+  it('fails when a forced method does not fit the column type (exit 2)', async () => {
+    const run = await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'),
+      '--current', path.join(E2E, 'current.csv'), ...featureArgs, '--method', 'ks', '--json']);
+    expectFailure(run, 2, /feature "channel" is categorical, but method ks needs a numerical column; use chisquare, z, jensenshannon, psi or auto/);
+  });
+
+  it('leaves out and counts missing and non-finite values', async () => {
+    // GIVEN a current file with blanks, NA tokens and inf, and the same file without those rows
+    const reference = write('reference.csv', `x\n${Array.from({ length: 50 }, (_, i) => i / 7).join('\n')}\n`);
+    const values = Array.from({ length: 40 }, (_, i) => String((i * 3) / 11));
+    const dirty = [...values.slice(0, 10), '', 'NA', ...values.slice(10, 30), 'nan', 'inf', '-Infinity', ...values.slice(30)];
+    const withMissing = write('dirty.csv', `x\n${dirty.join('\n')}\n`);
+    const clean = write('clean.csv', `x\n${values.join('\n')}\n`);
+
+    // WHEN both are checked against the reference
+    const dirtyRun = await runDrift(program, ['check', '--reference', reference, '--current', withMissing, '--json']);
+    const cleanRun = await runDrift(program, ['check', '--reference', reference, '--current', clean, '--json']);
+
+    // THEN the scores are the same, the rows count every row (the blank line of this one-column
+    // file is no row, as in pandas), and the log counts the 4 values left out
+    const dirtyOut = json(dirtyRun);
+    const cleanOut = json(cleanRun);
+    expect(dirtyOut.features).toEqual(cleanOut.features);
+    expect(dirtyOut.rows).toEqual({ reference: 50, current: 44 });
+    expect(dirtyRun.stderr).toMatch(/"missing":\{"x":\{"reference":0,"current":4\}\}/);
+  });
+
+  it('samples rows deterministically with --sample and --seed', async () => {
+    const args = ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'), ...featureArgs, '--json', '--sample', '100'];
+    const a = json(await runDrift(program, [...args, '--seed', '7']));
+    const b = json(await runDrift(program, [...args, '--seed', '7']));
+    const c = json(await runDrift(program, [...args, '--seed', '8']));
+    expect(a.rows).toEqual({ reference: 100, current: 100 });
+    expect(b).toEqual(a);
+    expect(c.features).not.toEqual(a.features);
+  });
+
+  it('prints a readable table without --json', async () => {
+    const run = await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'), ...featureArgs]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^feature\s+method\s+statistic\s+p-value\s+threshold\s+drifted\n/);
+    expect(run.stdout).toMatch(/drifted features: 3 of 5 \(0\.60\); dataset drift: yes/);
+  });
+});
