@@ -1,0 +1,135 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { bundledProgram } from './bundled-program';
+import { FIXTURES, readFixture, runDrift } from './drift-support';
+import { send, unusedPort, waitFor } from './http-helpers';
+import { parseExposition } from './prometheus-text';
+
+/**
+ * The checker pushing to a real Pushgateway (Debian's prometheus-pushgateway, installed by
+ * scripts/setup-debian.sh) on a loopback port, read back through the Pushgateway's /metrics
+ * as Prometheus would scrape it.
+ */
+
+const BINARY = '/usr/bin/prometheus-pushgateway';
+const program = bundledProgram('mlops-drift.js', 'src/runtime/drift');
+const E2E = path.join(FIXTURES, 'e2e');
+const e2e = readFixture<{ features: string[]; expected: { quality: Record<string, number> } }>('e2e.json');
+
+interface Pushgateway {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+async function startPushgateway(): Promise<Pushgateway> {
+  if (!fs.existsSync(BINARY)) {
+    throw new Error(`${BINARY} is missing: this test runs the real Pushgateway; install it with scripts/setup-debian.sh`);
+  }
+  const port = await unusedPort();
+  const child: ChildProcess = spawn(BINARY, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    await waitFor('the Pushgateway to be ready', async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus-pushgateway exited ${child.exitCode}: ${stderr}`);
+      return (await send(port, '/-/ready').catch(() => ({ status: 0 }))).status === 200;
+    }, 15_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `http://127.0.0.1:${port}`, stop };
+}
+
+/** Only our families: the Pushgateway's own summaries are not for this strict parser. */
+async function driftMetrics(url: string) {
+  const port = Number(new URL(url).port);
+  const text = (await send(port, '/metrics')).text;
+  const ours = text.split('\n').filter((line) => /^(# (HELP|TYPE) )?mlops_/.test(line));
+  return parseExposition(`${ours.join('\n')}\n`);
+}
+
+const GROUP = { instance: '', job: 'mlops-drift', namespace: 'mlops', model: 'fraud-detector' };
+
+describe('mlops-drift --pushgateway (real prometheus-pushgateway)', () => {
+  let pushgateway: Pushgateway;
+  beforeAll(async () => {
+    pushgateway = await startPushgateway();
+  });
+  afterAll(async () => {
+    await pushgateway?.stop();
+  });
+
+  const args = (features: string[]) => ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'),
+    '--features', features.join(','), '--categorical', 'channel', '--label', 'label', '--prediction', 'prediction',
+    '--pushgateway', pushgateway.url, '--namespace', 'mlops', '--model', 'fraud-detector', '--json'];
+
+  it('pushes the contract metrics under job/namespace/model with the values it printed', async () => {
+    // GIVEN a check of the e2e data
+    const before = Date.now() / 1000;
+    const run = await runDrift(program, args(e2e.features));
+    const after = Date.now() / 1000;
+    expect(run.code).toBe(0);
+    const output = JSON.parse(run.stdout) as { features: Array<{ feature: string; method: string; statistic: number; pValue: number | null; drifted: boolean }>; driftShare: number; drifted: boolean };
+
+    // WHEN Prometheus would scrape the Pushgateway
+    const metrics = await driftMetrics(pushgateway.url);
+
+    // THEN every contract family is there, labelled with the grouping key, with the printed values
+    expect([...metrics.types.keys()].sort()).toEqual([
+      'mlops_drift_check_duration_seconds', 'mlops_drift_dataset_drifted', 'mlops_drift_detected',
+      'mlops_drift_last_success_timestamp_seconds', 'mlops_drift_p_value', 'mlops_drift_rows', 'mlops_drift_share',
+      'mlops_drift_statistic', 'mlops_model_quality',
+    ]);
+    expect([...metrics.types.values()].every((t) => t === 'gauge')).toBe(true);
+    for (const f of output.features) {
+      const labels = { ...GROUP, feature: f.feature, method: f.method };
+      expect(metrics.value('mlops_drift_p_value', labels)).toBe(f.pValue);
+      // JSON carries the largest double for an infinite chi-square; Prometheus carries +Inf.
+      expect(metrics.value('mlops_drift_statistic', labels)).toBe(f.statistic === Number.MAX_VALUE ? Infinity : f.statistic);
+      expect(metrics.value('mlops_drift_detected', labels)).toBe(f.drifted ? 1 : 0);
+    }
+    expect(metrics.value('mlops_drift_share', GROUP)).toBe(output.driftShare);
+    expect(metrics.value('mlops_drift_dataset_drifted', GROUP)).toBe(output.drifted ? 1 : 0);
+    expect(metrics.value('mlops_drift_rows', { ...GROUP, dataset: 'reference' })).toBe(400);
+    expect(metrics.value('mlops_drift_rows', { ...GROUP, dataset: 'current' })).toBe(300);
+    const last = metrics.value('mlops_drift_last_success_timestamp_seconds', GROUP);
+    expect(last).toBeGreaterThanOrEqual(before);
+    expect(last).toBeLessThanOrEqual(after);
+    const duration = metrics.value('mlops_drift_check_duration_seconds', GROUP);
+    expect(duration).toBeGreaterThan(0);
+    expect(duration).toBeLessThan(after - before);
+    for (const [metric, value] of Object.entries(e2e.expected.quality)) {
+      expect(Math.abs(metrics.value('mlops_model_quality', { ...GROUP, metric }) - value)).toBeLessThanOrEqual(1e-12);
+    }
+  });
+
+  it('replaces the whole group on the next push, so dropped features do not linger', async () => {
+    expect((await runDrift(program, args(e2e.features))).code).toBe(0);
+    expect((await runDrift(program, args(['amount']))).code).toBe(0);
+    const metrics = await driftMetrics(pushgateway.url);
+    const features = metrics.samples.filter((s) => s.name === 'mlops_drift_detected').map((s) => s.labels.feature);
+    expect(features).toEqual(['amount']);
+  });
+
+  it('fails with exit 1 when the Pushgateway is stopped, printing no result at all', async () => {
+    // GIVEN a Pushgateway that was running and is now stopped
+    const gone = await startPushgateway();
+    await gone.stop();
+
+    // WHEN the check tries to push there
+    const run = await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'),
+      '--features', 'amount', '--pushgateway', gone.url, '--namespace', 'mlops', '--model', 'fraud-detector', '--json']);
+
+    // THEN it fails after its retries, and stdout is empty: no "drifted": false to misread
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/cannot push metrics to the Pushgateway at http:\/\/127\.0\.0\.1:\d+ after 5 attempts: .*ECONNREFUSED/);
+  });
+});
