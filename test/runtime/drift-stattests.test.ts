@@ -63,6 +63,7 @@ afterAll(() => {
 });
 
 function track(key: string, actual: number, expected: number): void {
+  if (actual === expected) return;
   const rel = expected === 0 ? Math.abs(actual) : Math.abs(actual - expected) / Math.abs(expected);
   worst[key] = Math.max(worst[key] ?? 0, rel);
 }

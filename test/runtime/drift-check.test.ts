@@ -1,0 +1,135 @@
+import * as fc from 'fast-check';
+import * as path from 'node:path';
+import { decide, runCheck } from '../../src/runtime/drift/check';
+import { parseArgs, renderTemplate } from '../../src/runtime/drift/cli';
+import { InputError } from '../../src/runtime/drift/errors';
+import { pushUrl, renderMetrics } from '../../src/runtime/drift/push';
+import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/quality';
+import { FIXTURES, readFixture } from './drift-support';
+
+interface QualityCase {
+  readonly name: string;
+  readonly task: 'classification' | 'regression';
+  readonly label: number[];
+  readonly prediction: number[];
+  readonly metrics: Record<string, number>;
+}
+
+describe('quality metrics against scikit-learn 1.9.1', () => {
+  const fixture = readFixture<{ cases: QualityCase[] }>('quality.json');
+
+  it.each(fixture.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const metrics = c.task === 'regression'
+      ? regressionMetrics(Float64Array.from(c.label), Float64Array.from(c.prediction))
+      : classificationMetrics(c.label.map(String), c.prediction.map(String), '1');
+    expect(Object.keys(metrics).sort()).toEqual(Object.keys(c.metrics).sort());
+    for (const [name, expected] of Object.entries(c.metrics)) {
+      expect(Math.abs(metrics[name] - expected)).toBeLessThanOrEqual(1e-12 * Math.abs(expected));
+    }
+  });
+});
+
+describe('multiple-testing corrections', () => {
+  const scored = (ps: number[]) => ps.map((p, i) => ({ feature: `f${i}`, method: 'ks' as const, outcome: { statistic: 0.1, pValue: p }, threshold: 0.05 }));
+
+  it('Bonferroni holds each p-value to alpha/m', () => {
+    const results = decide(scored([0.001, 0.02, 0.04, 0.3]), 'bonferroni');
+    expect(results.map((r) => [r.threshold, r.drifted])).toEqual([[0.0125, true], [0.0125, false], [0.0125, false], [0.0125, false]]);
+  });
+
+  it('Benjamini-Hochberg flags the k smallest p-values with p_(k) <= k/m alpha', () => {
+    // ranks: 0.001 <= 0.0125, 0.008 <= 0.025, 0.039 > 0.0375, 0.041 <= 0.05 -> k = 4
+    const results = decide(scored([0.041, 0.001, 0.039, 0.008]), 'fdr');
+    expect(results.map((r) => r.drifted)).toEqual([true, true, true, true]);
+    expect(decide(scored([0.2, 0.3]), 'fdr').map((r) => [r.threshold, r.drifted])).toEqual([[0.025, false], [0.025, false]]);
+  });
+
+  it('flags a subset of what the uncorrected test flags, and leaves distances alone', () => {
+    fc.assert(fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 30 }), fc.constantFrom('bonferroni' as const, 'fdr' as const), (ps, correction) => {
+      const plain = decide(scored(ps), 'none');
+      const corrected = decide(scored(ps), correction);
+      return corrected.every((r, i) => !r.drifted || plain[i].drifted);
+    }));
+    const distance = { feature: 'd', method: 'wasserstein' as const, outcome: { statistic: 0.2, pValue: null }, threshold: 0.1 };
+    expect(decide([distance, ...scored([0.01])], 'bonferroni')[0]).toEqual({ feature: 'd', method: 'wasserstein', statistic: 0.2, pValue: null, threshold: 0.1, drifted: true });
+  });
+});
+
+describe('command line', () => {
+  const now = new Date('2024-06-01T00:30:00Z');
+  const base = ['check', '--reference', 'ref.csv', '--current', 's3://b/dt={{ds}}/*.parquet'];
+
+  it('fills {{ds}} with the UTC run date or --date', () => {
+    const parsed = parseArgs(base, {}, now);
+    expect(!parsed.help && parsed.check.current).toBe('s3://b/dt=2024-06-01/*.parquet');
+    const dated = parseArgs([...base, '--date=2024-05-31'], {}, now);
+    expect(!dated.help && dated.check.current).toBe('s3://b/dt=2024-05-31/*.parquet');
+    expect(renderTemplate('x/{{ ds }}/{{ds}}', '2024-01-02')).toBe('x/2024-01-02/2024-01-02');
+  });
+
+  it('reads methods and thresholds per method and per feature, and the environment for S3 and MLflow', () => {
+    const parsed = parseArgs([...base, '--method', 'auto,amount=psi', '--threshold', '0.01,psi=0.2', '--sample', '1000', '--seed', '3',
+      '--correction', 'fdr', '--drift-share', '0.3'], { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://minio:9000', MLFLOW_TRACKING_URI: 'http://mlflow:5000/' }, now);
+    if (parsed.help) throw new Error('unexpected help');
+    expect(parsed.check).toMatchObject({
+      method: 'auto', featureMethods: { amount: 'psi' }, threshold: 0.01, methodThresholds: { psi: 0.2 },
+      sampling: { size: 1000, seed: 3 }, correction: 'fdr', driftShare: 0.3,
+      settings: { s3: { endpoint: 'http://minio:9000', region: 'eu-west-1' }, mlflow: { trackingUri: 'http://mlflow:5000' } },
+    });
+  });
+
+  it.each([
+    [['--drift-share', '2'], /--drift-share "2" is not a share between 0 and 1/],
+    [['--sample', '0'], /--sample "0" is not a whole number of rows >= 1/],
+    [['--seed', '4'], /--seed only makes sense with --sample/],
+    [['--date', '2024-13-45'], /--date "2024-13-45" is not a date/],
+    [['--format', 'xlsx'], /--format "xlsx" is not one of csv, jsonl, parquet/],
+    [['--threshold', 'ks=-1'], /--threshold: "ks=-1" is not a threshold >= 0/],
+    [['--json=yes'], /--json takes no value/],
+    [['--features', 'a', '--method', 'b=ks'], /--method names feature "b", which is not in --features/],
+  ])('fails on %j', (extra, message) => {
+    expect(() => parseArgs([...base, ...extra], {}, now)).toThrow(InputError);
+    expect(() => parseArgs([...base, ...extra], {}, now)).toThrow(message);
+  });
+});
+
+describe('Pushgateway payload', () => {
+  it('encodes grouping-key values with a slash in base64url, as the Pushgateway defines', () => {
+    expect(pushUrl({ url: 'http://pg:9091/', namespace: 'mlops', model: 'fraud/v2' }))
+      .toBe('http://pg:9091/metrics/job/mlops-drift/namespace/mlops/model@base64/ZnJhdWQvdjI');
+  });
+
+  it('escapes label values and writes +Inf for an infinite statistic', () => {
+    const text = renderMetrics({
+      features: [{ feature: 'say "hi"\\\n', method: 'chisquare', statistic: Infinity, pValue: 0, threshold: 0.05, drifted: true }],
+      driftShare: 1, drifted: true, rows: { reference: 1, current: 2 }, rowsRead: { reference: 1, current: 2 }, missing: {},
+    }, 0.5, 1700000000);
+    expect(text).toContain('mlops_drift_statistic{feature="say \\"hi\\"\\\\\\n",method="chisquare"} +Inf\n');
+    expect(text).not.toContain('mlops_model_quality');
+  });
+});
+
+describe('runCheck as a library', () => {
+  const e2e = path.join(FIXTURES, 'e2e');
+  const options = {
+    reference: path.join(e2e, 'reference.csv'), current: path.join(e2e, 'current.csv'), categorical: ['channel'],
+    method: 'auto' as const, featureMethods: {}, methodThresholds: {}, driftShare: 0.5, correction: 'none' as const,
+    positiveLabel: '1', settings: { s3: { region: 'us-east-1' } },
+  };
+
+  it('tests every column but label and prediction by default, and computes quality', async () => {
+    const result = await runCheck({ ...options, label: 'label', prediction: 'prediction' });
+    expect(result.features.map((f) => f.feature)).toEqual(['amount', 'age', 'score', 'channel', 'is_new']);
+    expect(result.quality).toEqual(readFixture<{ expected: { quality: Record<string, number> } }>('e2e.json').expected.quality);
+  });
+
+  it('computes regression quality and applies a per-feature method', async () => {
+    const result = await runCheck({ ...options, features: ['score', 'amount'], featureMethods: { amount: 'psi' }, label: 'score', prediction: 'amount', task: 'regression' });
+    expect(result.features.map((f) => [f.feature, f.method])).toEqual([['score', 'ks'], ['amount', 'psi']]);
+    expect(Object.keys(result.quality!)).toEqual(['rmse', 'mae']);
+  });
+
+  it('fails when only one of label and prediction is given', async () => {
+    await expect(runCheck({ ...options, label: 'label' })).rejects.toThrow('--label and --prediction go together');
+  });
+});
