@@ -1,5 +1,5 @@
 /**
- * Validation of custom resources against the upstream CRDs in the shared CRD directory, the
+ * Validation of custom resources against the upstream CRDs in a CRD directory, the
  * way the apiserver does it with `kubectl apply --validate=strict`:
  * - the version's `openAPIV3Schema`, compiled with ajv;
  * - unknown fields are errors wherever the apiserver would prune them (a node with
@@ -14,9 +14,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
-import * as yaml from 'js-yaml';
+import type Ajv from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import type * as JsYaml from 'js-yaml';
 import { closest, isPlainObject, joinPath, pointerToPath } from './k8s-objects';
+import { loadPeer } from './peers';
 
 export const CRDS_DIR_ENV = 'MLOPS_CRDS_DIR';
 
@@ -69,10 +71,19 @@ function isDirectory(dir: string): boolean {
 }
 
 /**
- * The directory holding the CRD YAML files: $MLOPS_CRDS_DIR, or else the first `shared/crds`
- * found walking up from this file (the `shared` folder beside the repository checkout).
+ * The directory holding the CRD YAML files, in this order: `explicit` (the crdsDir option),
+ * $MLOPS_CRDS_DIR, or, in a source checkout of mlops-constructs (not an installed package),
+ * the first `shared/crds` found walking up from this file. The package ships no CRDs: the
+ * schemas a stack must satisfy are those of the operator versions in the user's cluster.
  */
-export function findCrdDirectory(): string {
+export function findCrdDirectory(explicit?: string, from: string = __dirname): string {
+  if (explicit !== undefined) {
+    const resolved = path.resolve(explicit);
+    if (!isDirectory(resolved)) {
+      throw new Error(`crdsDir ${explicit} is not a directory (resolved to ${resolved}); pass the folder holding the CRD YAML files`);
+    }
+    return resolved;
+  }
   const fromEnv = process.env[CRDS_DIR_ENV];
   if (fromEnv) {
     const resolved = path.resolve(fromEnv);
@@ -82,7 +93,9 @@ export function findCrdDirectory(): string {
     return resolved;
   }
   const looked: string[] = [];
-  for (let dir = __dirname; ; ) {
+  // An installed package must not pick up whatever shared/crds lies above a user's project.
+  const installed = from.split(path.sep).includes('node_modules');
+  for (let dir = from; !installed; ) {
     const candidate = path.join(dir, 'shared', 'crds');
     looked.push(candidate);
     if (isDirectory(candidate)) return candidate;
@@ -91,8 +104,12 @@ export function findCrdDirectory(): string {
     dir = parent;
   }
   throw new Error(
-    `CRD schema directory not found: looked for shared/crds at ${looked.join(', ')}; ` +
-      `set ${CRDS_DIR_ENV} to the directory holding the CRD YAML files, e.g. ${CRDS_DIR_ENV}=/path/to/shared/crds npx jest`,
+    'CRD schema directory not found: custom resources (ServiceMonitor, PrometheusRule, ScaledObject, ...) are validated against ' +
+      'the CustomResourceDefinitions of the operators in your cluster, which mlops-constructs does not ship; ' +
+      `pass validateManifests(objects, { crdsDir: "<folder of CRD YAML files>" }) or set ${CRDS_DIR_ENV} ` +
+      '(e.g. prometheus-operator\'s example/prometheus-operator-crd/ and KEDA\'s config/crd/bases/ at your versions, ' +
+      'or `kubectl get crd servicemonitors.monitoring.coreos.com -o yaml > crds/servicemonitors.yaml`)' +
+      (looked.length > 0 ? `; looked for shared/crds at ${looked.join(', ')}` : ''),
   );
 }
 
@@ -128,7 +145,7 @@ export class CrdRegistry {
     for (const file of yamlFilesUnder(dir)) {
       let docs: unknown[];
       try {
-        docs = yaml.loadAll(fs.readFileSync(file, 'utf8'));
+        docs = loadPeer<typeof JsYaml>('js-yaml').loadAll(fs.readFileSync(file, 'utf8'));
       } catch (e) {
         throw new Error(`${file}: not valid YAML: ${(e as Error).message}`);
       }
@@ -159,7 +176,8 @@ export class CrdRegistry {
     if (this.versions.size === 0) {
       throw new Error(`no CustomResourceDefinitions found in ${dir}; set ${CRDS_DIR_ENV} to the directory holding the CRD YAML files`);
     }
-    this.ajv = new Ajv({
+    const AjvClass = loadPeer<{ default: typeof Ajv }>('ajv').default;
+    this.ajv = new AjvClass({
       allErrors: true,
       verbose: true,
       strict: true,
@@ -372,9 +390,9 @@ export function formatAjvErrors(errors: ErrorObject[]): Array<{ path: string; me
 
 const registries = new Map<string, CrdRegistry>();
 
-/** The CRDs of the shared CRD directory (see findCrdDirectory), loaded once per directory. */
-export function crdRegistry(): CrdRegistry {
-  const dir = findCrdDirectory();
+/** The CRDs of a directory (see findCrdDirectory), loaded once per directory. */
+export function crdRegistry(crdsDir?: string): CrdRegistry {
+  const dir = findCrdDirectory(crdsDir);
   let registry = registries.get(dir);
   if (!registry) {
     registry = new CrdRegistry(dir);

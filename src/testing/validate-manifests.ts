@@ -1,6 +1,7 @@
 /**
  * Independent checks of synthesized manifests, applied by the test suite to every object the
- * constructs produce. Nothing here is shared with src/: the rules come from the Kubernetes API
+ * constructs produce, and by users to their stacks (mlops-constructs/testing). Nothing here is
+ * shared with src/constructs: the rules come from the Kubernetes API
  * (kubernetes-models' compiled OpenAPI validators for types and required fields,
  * @kubernetes/client-node's generated models for unknown fields, the upstream CRDs in the
  * shared CRD directory for custom resources) and from DESIGN.md.
@@ -26,11 +27,18 @@ import {
   portNameError,
   qualifiedNameError,
 } from './k8s-objects';
+import { requireValidatorPeers } from './peers';
 import { checkRestrictedPodSecurity, matchesObjectName, PodSecurityOptions } from './pod-security';
 
 export { checkRestrictedPodSecurity, PodSecurityOptions } from './pod-security';
 
 export interface ValidateManifestsOptions extends PodSecurityOptions {
+  /**
+   * Folder of CustomResourceDefinition YAML files (searched recursively) that custom resources
+   * are validated against. Needed as soon as the set holds a custom resource.
+   * @default - $MLOPS_CRDS_DIR; in a source checkout of mlops-constructs, the shared crds folder
+   */
+  readonly crdsDir?: string;
   /** Secrets the pods reference that are created outside this set, by `name` or `namespace/name`. @default [] */
   readonly externalSecrets?: readonly string[];
   /** ConfigMaps the pods reference that are created outside this set. @default [] */
@@ -86,7 +94,7 @@ function builtInKind(apiVersion: string, kind: string): BuiltInKind | undefined 
  * `<Kind> <namespace>/<name>: <field path>: <what is wrong>`. Empty when valid.
  * Throws when the CRD directory is needed and missing.
  */
-export function validateSchema(obj: any): string[] {
+export function validateSchema(obj: any, options: { readonly crdsDir?: string } = {}): string[] {
   if (!isPlainObject(obj)) return [`manifest is not an object: ${JSON.stringify(obj)}`];
   const id = describeObject(obj);
   const problems: string[] = [];
@@ -108,7 +116,7 @@ export function validateSchema(obj: any): string[] {
     checkMetadata(obj, 'metadata', report, nameRule(obj.kind));
     checkBuiltInSemantics(obj, report);
   } else {
-    const registry = crdRegistry();
+    const registry = crdRegistry(options.crdsDir);
     const crd = registry.find(obj.apiVersion, obj.kind);
     if (!crd) {
       const maps = loadK8sTypeMaps();
@@ -348,9 +356,10 @@ const SCALABLE_KINDS = new Set(['Deployment', 'StatefulSet', 'ReplicaSet']);
  * HPA/ScaledObject targets, ConfigMap/Secret/ServiceAccount references of pods).
  */
 export function validateManifests(objects: readonly any[], options: ValidateManifestsOptions = {}): string[] {
+  requireValidatorPeers();
   const problems: string[] = [];
   for (const obj of objects) {
-    problems.push(...validateSchema(obj));
+    problems.push(...validateSchema(obj, options));
     problems.push(...checkRestrictedPodSecurity(obj, options));
   }
   const valid = objects.filter((o) => isPlainObject(o) && typeof o.kind === 'string' && isPlainObject(o.metadata));
