@@ -7,7 +7,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { Chart, Duration, Testing } from 'cdk8s';
 import {
-  Cpu, ModelRegistryRef, ModelService as ModelServiceConstruct, ModelServiceProps, Monitoring, NetworkPeer,
+  ModelRegistryRef, ModelService as ModelServiceConstruct, ModelServiceProps, Monitoring, NetworkPeer,
   PrometheusAlerts as PrometheusAlertsConstruct, ScalingMetric, ServingRuntime,
 } from '../src';
 import { ModelService, PrometheusAlerts } from '../src/pulumi';

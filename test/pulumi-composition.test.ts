@@ -1,0 +1,114 @@
+/**
+ * Pulumi components taking each other where the cdk8s constructs do: a DriftMonitor takes a
+ * Pulumi ModelService, PrometheusAlerts takes both, a ModelService serves a model of a Pulumi
+ * ModelRegistry. With pulumi.runtime.setMocks; the oracle is the cdk8s synthesis of the same
+ * constructs in one chart.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { Chart, Cron, Testing } from 'cdk8s';
+import {
+  DriftData, DriftMonitor as DriftMonitorConstruct, DriftMonitorProps, IModelService, ModelRegistryRef,
+  ModelService as ModelServiceConstruct, Monitoring, PrometheusAlerts as PrometheusAlertsConstruct, ServingRuntime,
+} from '../src';
+import { DriftMonitor, ModelService, PrometheusAlerts } from '../src/pulumi';
+import { Registration, settled, startMocks } from './pulumi-mocks';
+
+const REGISTRY = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
+const MONITORING = { serviceMonitorLabels: { release: 'kube-prometheus-stack' } };
+const key = (o: any) => `${o.apiVersion} ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+const runtime = () => ServingRuntime.mlflow({ model: REGISTRY.model('fraud-detector', { alias: 'champion' }) });
+
+function driftProps(modelService: IModelService): DriftMonitorProps {
+  return {
+    modelService,
+    reference: DriftData.registryModel(REGISTRY.model('fraud-detector', { alias: 'champion' })),
+    current: DriftData.uri('s3://lake/fraud/dt={{ds}}/*.parquet'),
+    schedule: Cron.hourly(),
+    labelColumn: 'is_fraud',
+    predictionColumn: 'prediction',
+  };
+}
+
+function oracle(build: (chart: Chart) => void): any[] {
+  const chart = new Chart(Testing.app(), 'mlops', { namespace: 'mlops', disableResourceNameHashes: true });
+  Monitoring.configure(chart, MONITORING);
+  build(chart);
+  return Testing.synth(chart);
+}
+
+function childrenOf(run: { registrations: Registration[]; kubernetes(): Registration[] }, type: string, name: string): Registration[] {
+  const component = run.registrations.find((r) => r.type === type && r.name === name);
+  if (!component) throw new Error(`no ${type} ${name}`);
+  return run.kubernetes().filter((r) => r.parent === component.urn);
+}
+
+describe('DriftMonitor component', () => {
+  test('takes a Pulumi ModelService and registers the CronJob, its checker and the Pushgateway as its children', async () => {
+    // GIVEN
+    const run = await startMocks();
+    const service = new ModelService('fraud-detector', { namespace: 'mlops', monitoring: MONITORING, runtime: runtime(), accuracyFloor: 0.9 });
+    // WHEN
+    const monitor = new DriftMonitor('fraud-detector-drift', { monitoring: MONITORING, ...driftProps(service) });
+    const alerts = new PrometheusAlerts('alerts', { monitoring: MONITORING, modelServices: [service], driftMonitors: [monitor] });
+    await settled([...service.resources, ...monitor.resources, ...alerts.resources].map((r) => r.resource));
+    // THEN every registered object equals the cdk8s synthesis of the same constructs
+    const expected = oracle((chart) => {
+      const cdkService = new ModelServiceConstruct(chart, 'fraud-detector', { runtime: runtime(), accuracyFloor: 0.9 });
+      const cdkMonitor = new DriftMonitorConstruct(chart, 'drift', driftProps(cdkService));
+      new PrometheusAlertsConstruct(chart, 'alerts', { modelServices: [cdkService], driftMonitors: [cdkMonitor] });
+    });
+    expect(run.kubernetes().map((r) => key(r.inputs)).sort()).toEqual(expected.map(key).sort());
+    for (const r of run.kubernetes()) expect(r.inputs).toEqual(expected.find((o) => key(o) === key(r.inputs)));
+    // and the monitor's children are its CronJob, checker ConfigMap and the Pushgateway
+    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'fraud-detector-drift').map((r) => `${r.inputs.kind}/${r.inputs.metadata.name}`).sort()).toEqual([
+      'ConfigMap/fraud-detector-drift-checker', 'CronJob/fraud-detector-drift', 'Deployment/pushgateway', 'Service/pushgateway', 'ServiceMonitor/pushgateway',
+    ]);
+    // and the CronJob waits for its checker, the ServiceMonitor for its Service
+    const urn = (kind: string, name: string) => run.kubernetes().find((r) => r.inputs.kind === kind && r.inputs.metadata.name === name)!.urn;
+    expect(run.byUrn(urn('CronJob', 'fraud-detector-drift')).dependencies).toEqual([urn('ConfigMap', 'fraud-detector-drift-checker')]);
+    expect(run.byUrn(urn('ServiceMonitor', 'pushgateway')).dependencies).toEqual([urn('Service', 'pushgateway')]);
+    // and the component reports what alerting needs
+    expect(monitor).toMatchObject({ name: 'fraud-detector-drift', namespace: 'mlops', modelName: 'fraud-detector', reportsQuality: true, pushgatewayJob: 'pushgateway' });
+    expect(monitor.pushgateway.url).toBe('http://pushgateway.mlops.svc.cluster.local:9091');
+  });
+
+  test('a second monitor shares the first one\'s Pushgateway instead of declaring another', async () => {
+    // GIVEN two model services and a monitor of the first
+    const run = await startMocks();
+    const a = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    const b = new ModelService('churn', { namespace: 'mlops', runtime: ServingRuntime.mlflow({ model: REGISTRY.model('churn', { version: 3 }) }) });
+    const first = new DriftMonitor('a', driftProps(a));
+    // WHEN
+    const second = new DriftMonitor('b', { ...driftProps(b), pushgateway: first.pushgateway });
+    await settled([a, b, first, second].flatMap((c) => c.resources.map((r) => r.resource)));
+    // THEN one Pushgateway, and both jobs push to it
+    expect(run.kubernetes().filter((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'pushgateway')).toHaveLength(1);
+    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'b').map((r) => r.inputs.kind).sort()).toEqual(['ConfigMap', 'CronJob']);
+    const args = (name: string) => run.kubernetes().find((r) => r.inputs.kind === 'CronJob' && r.inputs.metadata.name === name)!
+      .inputs.spec.jobTemplate.spec.template.spec.containers[0].args;
+    expect(args('churn-drift')).toContain('http://pushgateway.mlops.svc.cluster.local:9091');
+    expect(args('fraud-detector-drift')).toContain('http://pushgateway.mlops.svc.cluster.local:9091');
+  });
+
+  test('a pending checker image leaves the CronJob registered with only the image unknown', async () => {
+    // GIVEN a preview in which the image tag comes from another stack, not known yet
+    const run = await startMocks({ preview: true });
+    const service = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    const image = new pulumi.StackReference('org/images/prod').getOutput('nodeImage') as pulumi.Output<string>;
+    // WHEN
+    const monitor = new DriftMonitor('drift', { ...driftProps(service), image });
+    await settled([...service.resources, ...monitor.resources].map((r) => r.resource));
+    // THEN
+    const cronJob = run.kubernetes().find((r) => r.inputs.kind === 'CronJob')!;
+    const container = cronJob.inputs.spec.jobTemplate.spec.template.spec.containers[0];
+    expect(pulumi.isUnknown(container.image)).toBe(true);
+    expect(container.args[0]).toBe('check');
+  });
+
+  test('fails at construction with the construct\'s message', async () => {
+    await startMocks();
+    const service = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    expect(() => new DriftMonitor('drift', { ...driftProps(service), labelColumn: undefined }))
+      .toThrow('DriftMonitor mlops/drift: labelColumn (unset) is required when the other quality column is set; set both labelColumn and predictionColumn, or neither');
+  });
+});
