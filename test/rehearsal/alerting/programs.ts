@@ -49,6 +49,8 @@ export interface Program {
   readonly child: ChildProcess;
   /** The last 200 lines of stdout and stderr. */
   output(): string;
+  /** Everything the program wrote to stdout. */
+  stdout(): string;
   /** Resolves with the exit code, or the signal name. */
   readonly exited: Promise<number | string>;
 }
@@ -70,6 +72,10 @@ export class Rehearsal {
   start(name: string, command: string, args: string[], env: Record<string, string> = {}, cwd = this.dir): Program {
     const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
     const keep = (chunk: Buffer) => {
       lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
       if (lines.length > 200) lines.splice(0, lines.length - 200);
@@ -83,7 +89,7 @@ export class Rehearsal {
       });
       child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     });
-    const program: Program = { name, child, output: () => lines.join('\n'), exited };
+    const program: Program = { name, child, output: () => lines.join('\n'), stdout: () => stdout, exited };
     this.programs.push(program);
     return program;
   }

@@ -19,12 +19,11 @@
  * instead of all interfaces; `node` is the Node.js running jest, not the image's. Every other
  * env var, the command and the bundle are the synthesized ones.
  */
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { Duration, Testing } from 'cdk8s';
-import { Chart } from 'cdk8s';
+import { Chart, Duration, Testing } from 'cdk8s';
 import { ModelService, Monitoring, PrometheusAlerts, ServingRuntime } from '../../../src';
+import { localContainer } from './containers';
 import { LocalTarget, MonitoringStack, ReceivedAlert, scrapeJobs, startAlertSink, startMonitoring } from './monitoring';
 import { Rehearsal, freePort, sleep, waitFor, waitReady } from './programs';
 
@@ -80,30 +79,18 @@ async function startModelServer(rehearsal: Rehearsal, behaviour: ModelBehaviour)
 /** Starts the synthesized metrics-proxy container of `deployment` in front of `upstreamPort`. */
 async function startProxy(rehearsal: Rehearsal, objects: any[], deployment: any, upstreamPort: number) {
   const name = deployment.metadata.name;
-  const spec = deployment.spec.template.spec;
-  const container = spec.containers.find((c: any) => c.name === 'metrics-proxy');
-  // The ConfigMap volume mounted at the bundle's directory, written out as the kubelet would.
-  const mount = container.volumeMounts[0];
-  const volume = spec.volumes.find((v: any) => v.name === mount.name);
-  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume.configMap.name);
-  const mountDir = path.join(rehearsal.dir, name, 'bundle');
-  fs.mkdirSync(mountDir, { recursive: true });
-  for (const [file, content] of Object.entries<string>(configMap.data)) fs.writeFileSync(path.join(mountDir, file), content);
-  const [command, ...args] = container.command as string[];
-  expect(command).toBe('node');
-  const localArgs = args.map((a) => (a.startsWith(`${mount.mountPath}/`) ? path.join(mountDir, a.slice(mount.mountPath.length + 1)) : a));
-
   const listenPort = await freePort();
   const metricsPort = await freePort();
-  const env: Record<string, string> = Object.fromEntries((container.env as any[]).map((e) => [e.name, e.value]));
-  Object.assign(env, {
+  const spec = deployment.spec.template.spec;
+  const proxy = localContainer(objects, spec, 'metrics-proxy', path.join(rehearsal.dir, name), {
     MLOPS_PROXY_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
     MLOPS_PROXY_LISTEN_PORT: String(listenPort),
     MLOPS_PROXY_METRICS_PORT: String(metricsPort),
     MLOPS_PROXY_BIND_ADDRESS: '127.0.0.1',
   });
-  const program = rehearsal.start(`${name}/metrics-proxy`, process.execPath, localArgs, env);
-  const probe = container.readinessProbe.httpGet;
+  expect(proxy.command).toBe('node');
+  const program = rehearsal.start(`${name}/metrics-proxy`, process.execPath, proxy.args, proxy.env);
+  const probe = spec.containers.find((c: any) => c.name === 'metrics-proxy').readinessProbe.httpGet;
   await waitReady(program, `http://127.0.0.1:${metricsPort}${probe.path}`);
   const target: LocalTarget = { service: name, address: `127.0.0.1:${metricsPort}`, pod: `${name}-0`, container: 'metrics-proxy' };
   return { listenPort, target };
