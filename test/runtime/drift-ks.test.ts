@@ -1,6 +1,7 @@
 import * as fc from 'fast-check';
 import { kstwoSf, smirnovSf } from '../../src/runtime/drift/kolmogorov';
 import { ks2samp } from '../../src/runtime/drift/ks';
+import { sortFloat64 } from '../../src/runtime/drift/sort';
 import { readFixture, type SampleSpec, sample } from './drift-support';
 
 interface KsCase {
@@ -125,5 +126,26 @@ describe('ks2samp properties', () => {
       const p = kstwoSf(d, n);
       return p >= 0 && p <= 1;
     }), { numRuns: 200 });
+  });
+});
+
+describe('radix sort', () => {
+  it('orders any finite doubles exactly as Float64Array.prototype.sort does', () => {
+    const value = fc.oneof(fc.double({ noNaN: true }), fc.constantFrom(0, -0, 5e-324, -5e-324, 1, -1), fc.integer({ min: -5, max: 5 }));
+    fc.assert(fc.property(fc.array(value, { minLength: 4096, maxLength: 9000 }), (values) => {
+      const expected = Float64Array.from(values).sort();
+      const actual = sortFloat64(Float64Array.from(values));
+      return actual.every((v, i) => Object.is(v, expected[i]));
+    }), { numRuns: 40 });
+  });
+
+  it('sorts a subarray in place without touching the rest of the buffer', () => {
+    const buffer = Float64Array.from({ length: 10_000 }, (_, i) => (i * 7919) % 10_007);
+    const view = buffer.subarray(1000, 9000);
+    const expected = view.slice().sort();
+    sortFloat64(view);
+    expect(Array.from(view)).toEqual(Array.from(expected));
+    expect(buffer[999]).toBe((999 * 7919) % 10_007);
+    expect(buffer[9000]).toBe((9000 * 7919) % 10_007);
   });
 });

@@ -2,6 +2,7 @@ import { type LoadOptions, loadTable, peekColumns } from './dataset';
 import { InputError } from './errors';
 import { type QualityMetrics, type Task, classKey, classificationMetrics, regressionMetrics } from './quality';
 import { type FeatureSamples, categoricalFeature, distinctSorted, numericFeature } from './samples';
+import { sortFloat64 } from './sort';
 import type { Format, SourceSettings } from './sources';
 import { METHOD_INFO, type DriftMethod, defaultMethod, evidentlyColumnType, isDrifted, runTest } from './stattests';
 import { type Column, type ColumnRequest, Dictionary, type Sampling, type Table } from './table';
@@ -169,7 +170,7 @@ function featureSamples(name: string, reference: Table, current: Table, options:
     const refValues = compactFinite(ref.values);
     const curValues = compactFinite(cur.values);
     ensureValues(name, refValues.length, ref.values.length, curValues.length, cur.values.length, options);
-    curValues.sort();
+    sortFloat64(curValues);
     const type = evidentlyColumnType({ text: false, integer: cur.integer, distinct: distinctSorted(curValues) });
     return {
       samples: numericFeature(name, type, refValues, curValues, ref.integer && cur.integer),

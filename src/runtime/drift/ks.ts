@@ -1,4 +1,5 @@
 import { kstwoSf } from './kolmogorov';
+import { sortFloat64 } from './sort';
 
 /**
  * Two-sample Kolmogorov-Smirnov test, two-sided, giving the numbers of
@@ -24,7 +25,8 @@ export const KS_EXACT_MAX_N = 10000;
 
 /** The KS test on two samples without NaN; copies and sorts them. */
 export function ks2samp(a: ArrayLike<number>, b: ArrayLike<number>): KsResult {
-  return ks2sampSorted(Float64Array.from(a).sort(), Float64Array.from(b).sort());
+  const copy = (x: ArrayLike<number>) => (x instanceof Float64Array ? x.slice() : Float64Array.from(x));
+  return ks2sampSorted(sortFloat64(copy(a)), sortFloat64(copy(b)));
 }
 
 /** The KS test on two ascending samples without NaN (the checker sorts each column once). */
@@ -71,13 +73,17 @@ export function ksStatistic(a: Float64Array, b: Float64Array): number {
   let j = 0;
   let maxDiff = 0;
   let minDiff = 0;
-  while (i < n1 || j < n2) {
-    const v = i < n1 ? (j < n2 && b[j] < a[i] ? b[j] : a[i]) : b[j];
+  // Once one sample is used up the difference only moves back towards 0, so the extremes
+  // are all seen by then.
+  while (i < n1 && j < n2) {
+    const x = a[i];
+    const y = b[j];
+    const v = y < x ? y : x;
     while (i < n1 && a[i] <= v) i++;
     while (j < n2 && b[j] <= v) j++;
     const diff = i / n1 - j / n2;
     if (diff > maxDiff) maxDiff = diff;
-    if (diff < minDiff) minDiff = diff;
+    else if (diff < minDiff) minDiff = diff;
   }
   const minS = Math.min(-minDiff, 1);
   return minS > maxDiff ? minS : maxDiff;

@@ -4,6 +4,8 @@
  * each column is sorted once, in place); categories as value counts over the union of keys.
  */
 
+import { sortFloat64 } from './sort';
+
 export type ColumnType = 'numerical' | 'categorical';
 
 export interface NumericPair {
@@ -43,8 +45,8 @@ export interface FeatureSamples {
 
 /** Sorted numeric samples; `values` arrays are sorted in place. */
 export function numericFeature(name: string, type: ColumnType, ref: Float64Array, cur: Float64Array, integer: boolean): FeatureSamples {
-  ref.sort();
-  cur.sort();
+  sortFloat64(ref);
+  sortFloat64(cur);
   let counts: CategoryCounts | undefined;
   return {
     name,
