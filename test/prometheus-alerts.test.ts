@@ -1,7 +1,7 @@
-import { Duration, Testing } from 'cdk8s';
+import { Cron, Duration, Testing } from 'cdk8s';
 import * as fc from 'fast-check';
 import {
-  ALERT_NAMES, DEFAULT_RUNBOOK_URL, IDriftMonitor, IModelService, ModelRegistryRef, ModelService, ModelServiceProps, Monitoring,
+  ALERT_NAMES, DEFAULT_RUNBOOK_URL, DriftData, DriftMonitor, IDriftMonitor, IModelService, ModelRegistryRef, ModelService, ModelServiceProps, Monitoring,
   PrometheusAlerts, PrometheusAlertsProps, ServingRuntime,
 } from '../src';
 import { newChart, only, synth } from './support/synth-helpers';
@@ -242,6 +242,41 @@ describe('PrometheusAlerts', () => {
     expect(owned.expr).toContain('kube_job_owner{namespace="mlops",owner_kind="CronJob",owner_name="fraud-detector-drift"}');
     expect(owned.labels).toEqual({ cronjob: 'fraud-detector-drift' });
     for (const alert of allRules(objects).filter((r) => r.alert)) expect(alert.labels.cronjob).toBe('fraud-detector-drift');
+  });
+
+  test('takes the DriftMonitor construct: its CronJob name, schedule period and quality metrics', () => {
+    // GIVEN a check every 15 minutes with label and prediction columns
+    const chart = newChart();
+    const service = new ModelService(chart, 'fraud-detector', { runtime: champion(), accuracyFloor: 0.9 });
+    const drift = new DriftMonitor(chart, 'drift', {
+      modelService: service,
+      reference: DriftData.uri('s3://lake/fraud/reference.parquet'),
+      current: DriftData.uri('s3://lake/fraud/dt={{ds}}/part.parquet'),
+      schedule: Cron.schedule({ minute: '*/15' }),
+      labelColumn: 'is_fraud',
+      predictionColumn: 'predicted',
+    });
+    // WHEN
+    new PrometheusAlerts(chart, 'alerts', { modelServices: [service], driftMonitors: [drift] });
+    const objects = synth(chart);
+    // THEN
+    const [late] = alertRules(objects, 'ModelDriftCheckStale');
+    expect(late.expr).toMatch(/ > 1800$/);
+    expect(late.labels.cronjob).toBe(drift.name);
+    expect(only(objects, 'PrometheusRule', `${drift.name}-alerts`).metadata.namespace).toBe('mlops');
+    expect(alertRules(objects, 'ModelAccuracyDrop')).toHaveLength(1);
+  });
+
+  test('fails at synth when the DriftMonitor of an accuracy floor has no label column', () => {
+    const chart = newChart();
+    const service = new ModelService(chart, 'fraud-detector', { runtime: champion(), accuracyFloor: 0.9 });
+    const drift = new DriftMonitor(chart, 'drift', {
+      modelService: service,
+      reference: DriftData.uri('s3://lake/fraud/reference.parquet'),
+      current: DriftData.uri('s3://lake/fraud/dt={{ds}}/part.parquet'),
+    });
+    new PrometheusAlerts(chart, 'alerts', { modelServices: [service], driftMonitors: [drift] });
+    expect(() => Testing.synth(chart)).toThrow(/accuracyFloor of model service mlops\/fraud-detector \(0\.9\) .*does not check quality/);
   });
 
   test('alerts when no target of the registry\'s Service is up, or none is scraped', () => {
