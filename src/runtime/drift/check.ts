@@ -93,8 +93,11 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     : undefined;
 
   const missing: Record<string, { reference: number; current: number }> = {};
+  // One sort scratch for every column, instead of a fresh one per sort.
+  let scratch: Float64Array | undefined;
+  const sortScratch = () => (scratch ??= new Float64Array(Math.max(reference.rows, current.rows)));
   const scored = features.map((name) => {
-    const { samples, missingRef, missingCur } = featureSamples(name, reference, current, options);
+    const { samples, missingRef, missingCur } = featureSamples(name, reference, current, options, sortScratch);
     missing[name] = { reference: missingRef, current: missingCur };
     const method = options.featureMethods[name] ?? (options.method === 'auto' ? defaultMethod(samples) : options.method);
     const info = METHOD_INFO[method];
@@ -163,14 +166,15 @@ export function decide(scored: readonly Scored[], correction: Correction): Featu
 }
 
 /** A feature's two samples without missing values, typed as Evidently would type it. */
-function featureSamples(name: string, reference: Table, current: Table, options: CheckOptions) {
+function featureSamples(name: string, reference: Table, current: Table, options: CheckOptions, scratch: () => Float64Array) {
   const ref = reference.columns.get(name)!;
   const cur = current.columns.get(name)!;
   if (ref.kind === 'number' && cur.kind === 'number') {
     const refValues = compactFinite(ref.values);
     const curValues = compactFinite(cur.values);
     ensureValues(name, refValues.length, ref.values.length, curValues.length, cur.values.length, options);
-    sortFloat64(curValues);
+    sortFloat64(refValues, scratch());
+    sortFloat64(curValues, scratch());
     const type = evidentlyColumnType({ text: false, integer: cur.integer, distinct: distinctSorted(curValues) });
     return {
       samples: numericFeature(name, type, refValues, curValues, ref.integer && cur.integer),

@@ -65,51 +65,68 @@ export interface Table {
   readonly columns: ReadonlyMap<string, Column>;
 }
 
-const CHUNK_BITS = 16;
-const CHUNK = 1 << CHUNK_BITS;
-const MASK = CHUNK - 1;
-
 /**
- * Values addressed by row slot, stored in 64K-element chunks: growing never copies what is
- * already stored, so peak memory stays at the data plus one chunk until `finish`.
+ * A column store that grows without copying: its ArrayBuffer is resizable (ES2024, Node 20),
+ * so the engine commits pages as the column grows. With copying growth (or chunks copied at
+ * the end), a whole table would briefly need twice its size, which "peak memory within 2x
+ * the raw data" cannot afford.
  */
-class ChunkedFloat64 {
-  private chunks: Float64Array[] = [];
-  set(index: number, value: number): void {
-    const c = index >>> CHUNK_BITS;
-    while (this.chunks.length <= c) this.chunks.push(new Float64Array(CHUNK));
-    this.chunks[c][index & MASK] = value;
-  }
-  finish(length: number): Float64Array {
-    const out = new Float64Array(length);
-    for (let c = 0; c < this.chunks.length; c++) {
-      const start = c << CHUNK_BITS;
-      if (start >= length) break;
-      out.set(this.chunks[c].subarray(0, Math.min(CHUNK, length - start)), start);
-      // Free as we go: only one copy of the column exists at any time beyond one chunk.
-      this.chunks[c] = new Float64Array(0);
-    }
-    this.chunks = [];
-    return out;
+interface ResizableBuffer extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+type ResizableCtor = new (byteLength: number, options: { maxByteLength: number }) => ResizableBuffer;
+
+/** Largest column we reserve address space for: 4 GiB (half a billion float64 values). */
+const MAX_COLUMN_BYTES = 2 ** 32;
+const FIRST_CAPACITY = 1 << 16;
+
+function resizable(): ResizableBuffer | undefined {
+  try {
+    const buffer = new (ArrayBuffer as unknown as ResizableCtor)(0, { maxByteLength: MAX_COLUMN_BYTES });
+    return typeof buffer.resize === 'function' ? buffer : undefined;
+  } catch {
+    return undefined;
   }
 }
 
-class ChunkedInt32 {
-  private chunks: Int32Array[] = [];
-  set(index: number, value: number): void {
-    const c = index >>> CHUNK_BITS;
-    while (this.chunks.length <= c) this.chunks.push(new Int32Array(CHUNK));
-    this.chunks[c][index & MASK] = value;
+type TypedArrayCtor<T> = { new (buffer: ArrayBuffer, byteOffset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number };
+
+class GrowableColumn<T extends Float64Array | Int32Array> {
+  private readonly buffer = resizable();
+  private view: T;
+
+  constructor(private readonly ctor: TypedArrayCtor<T>) {
+    this.view = new ctor(0);
   }
-  finish(length: number): Int32Array {
-    const out = new Int32Array(length);
-    for (let c = 0; c < this.chunks.length; c++) {
-      const start = c << CHUNK_BITS;
-      if (start >= length) break;
-      out.set(this.chunks[c].subarray(0, Math.min(CHUNK, length - start)), start);
-      this.chunks[c] = new Int32Array(0);
+
+  set(index: number, value: number): void {
+    if (index >= this.view.length) this.grow(index + 1);
+    this.view[index] = value;
+  }
+
+  private grow(minimum: number): void {
+    const capacity = Math.max(minimum, FIRST_CAPACITY, Math.ceil(this.view.length * 1.5));
+    if (this.buffer && capacity * this.ctor.BYTES_PER_ELEMENT <= MAX_COLUMN_BYTES) {
+      this.buffer.resize(capacity * this.ctor.BYTES_PER_ELEMENT);
+      this.view = new this.ctor(this.buffer, 0, capacity);
+    } else {
+      const next = new this.ctor(capacity);
+      next.set(this.view);
+      this.view = next;
     }
-    this.chunks = [];
+  }
+
+  /**
+   * The column as an ordinary array: the tests' loops run several times slower on views of
+   * a resizable buffer in V8, so the data moves once into a plain array and the resizable
+   * one shrinks to nothing at once; only one column is ever held twice.
+   */
+  finish(length: number): T {
+    if (length > this.view.length) this.grow(length);
+    const out = new this.ctor(length);
+    out.set(this.view.subarray(0, length));
+    if (this.buffer) this.buffer.resize(0);
+    this.view = new this.ctor(0);
     return out;
   }
 }
@@ -136,8 +153,8 @@ export interface Sampling {
 
 /** Builds a `Table` from reader callbacks, optionally keeping a reservoir sample of rows. */
 export class TableBuilder implements RowSink {
-  private readonly numbers: Array<ChunkedFloat64 | undefined>;
-  private readonly texts: Array<ChunkedInt32 | undefined>;
+  private readonly numbers: Array<GrowableColumn<Float64Array> | undefined>;
+  private readonly texts: Array<GrowableColumn<Int32Array> | undefined>;
   private readonly integer: boolean[];
   private readonly random?: () => number;
   private rowsRead = 0;
@@ -150,8 +167,8 @@ export class TableBuilder implements RowSink {
     private readonly dictionaries: readonly (Dictionary | undefined)[],
     private readonly sampling?: Sampling,
   ) {
-    this.numbers = requests.map((r) => (r.kind === 'number' ? new ChunkedFloat64() : undefined));
-    this.texts = requests.map((r) => (r.kind === 'text' ? new ChunkedInt32() : undefined));
+    this.numbers = requests.map((r) => (r.kind === 'number' ? new GrowableColumn(Float64Array) : undefined));
+    this.texts = requests.map((r) => (r.kind === 'text' ? new GrowableColumn(Int32Array) : undefined));
     this.integer = requests.map(() => true);
     if (sampling) this.random = seededRandom(sampling.seed);
     requests.forEach((r, i) => {
