@@ -43,8 +43,14 @@ export async function peekColumns(uri: string, options: LoadOptions): Promise<st
   if (!format) throw new InputError(`${object.name}: cannot tell the format from the name; pass --format csv, jsonl or parquet`);
   if (format === 'parquet') {
     const { parquetMetadataAsync, parquetSchema } = await import('hyparquet');
-    const metadata = await parquetMetadataAsync(await object.randomAccess());
-    return parquetSchema(metadata).children.map((child) => child.element.name);
+    const file = await object.randomAccess();
+    try {
+      return parquetSchema(await parquetMetadataAsync(file)).children.map((child) => child.element.name);
+    } catch (err) {
+      throw new InputError(`${object.name}: not a readable Parquet file (${(err as Error).message})`);
+    } finally {
+      await file.close?.();
+    }
   }
   // The header line (CSV) or the first object's keys (JSON Lines), without reading further.
   let text = '';

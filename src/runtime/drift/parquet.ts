@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { InputError } from './errors';
-import type { DataObject } from './sources';
+import type { DataObject, RandomAccess } from './sources';
 import { type ColumnRequest, type RowSink, resolveColumns } from './table';
 
 /**
@@ -25,6 +25,17 @@ const COMPRESSORS = {
 export async function readParquet(object: DataObject, requests: readonly ColumnRequest[], sink: RowSink): Promise<void> {
   const { parquetMetadataAsync, parquetSchema, parquetRead } = await import('hyparquet');
   const file = await object.randomAccess();
+  try {
+    await readRowGroups(object, file, requests, sink, parquetMetadataAsync, parquetSchema, parquetRead);
+  } finally {
+    await file.close?.();
+  }
+}
+
+type Hyparquet = typeof import('hyparquet');
+
+async function readRowGroups(object: DataObject, file: RandomAccess, requests: readonly ColumnRequest[], sink: RowSink,
+  parquetMetadataAsync: Hyparquet['parquetMetadataAsync'], parquetSchema: Hyparquet['parquetSchema'], parquetRead: Hyparquet['parquetRead']): Promise<void> {
   let metadata;
   try {
     metadata = await parquetMetadataAsync(file);

@@ -18,6 +18,8 @@ export type Format = 'csv' | 'jsonl' | 'parquet';
 export interface RandomAccess {
   readonly byteLength: number;
   slice(start: number, end?: number): Promise<ArrayBuffer>;
+  /** Releases what the access holds (a file descriptor). */
+  close?(): Promise<void>;
 }
 
 export interface DataObject {
@@ -92,9 +94,9 @@ function localObject(file: string): DataObject {
     randomAccess: async () => {
       const handle = await fs.promises.open(file, 'r');
       const { size } = await handle.stat();
-      // The descriptor lives as long as the process; a check reads a handful of files.
       return {
         byteLength: size,
+        close: () => handle.close(),
         slice: async (start: number, end = size) => {
           const buffer = Buffer.alloc(end - start);
           await handle.read(buffer, 0, end - start, start);
