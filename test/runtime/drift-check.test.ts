@@ -1,11 +1,12 @@
 import * as fc from 'fast-check';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decide, runCheck } from '../../src/runtime/drift/check';
 import { parseArgs, renderTemplate } from '../../src/runtime/drift/cli';
 import { InputError } from '../../src/runtime/drift/errors';
 import { pushUrl, renderMetrics } from '../../src/runtime/drift/push';
 import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/quality';
-import { FIXTURES, readFixture } from './drift-support';
+import { FIXTURES, readFixture, tempDir } from './drift-support';
 
 interface QualityCase {
   readonly name: string;
@@ -131,5 +132,35 @@ describe('runCheck as a library', () => {
 
   it('fails when only one of label and prediction is given', async () => {
     await expect(runCheck({ ...options, label: 'label' })).rejects.toThrow('--label and --prediction go together');
+  });
+});
+
+describe('missing values (property)', () => {
+  it('leaves NaN, NA tokens and infinities out: the result equals the one on the clean data', async () => {
+    const tmp = tempDir();
+    try {
+      const values = fc.array(fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }), { minLength: 1, maxLength: 40 });
+      const holes = fc.array(fc.tuple(fc.nat(), fc.constantFrom('', 'NA', 'nan', 'NaN', 'null', 'inf', '-inf', 'Infinity')), { maxLength: 10 });
+      let run = 0;
+      await fc.assert(fc.asyncProperty(values, values, holes, async (ref, cur, inserted) => {
+        run++;
+        const dirty = cur.map(String);
+        for (const [at, token] of inserted) dirty.splice(at % (dirty.length + 1), 0, token);
+        // A second, always-present column keeps blank cells from making blank lines.
+        const csv = (cells: string[]) => `x,k\n${cells.map((c) => `${c},1`).join('\n')}\n`;
+        const files = ['ref', 'dirty', 'clean'].map((name) => path.join(tmp.dir, `${name}-${run}.csv`));
+        fs.writeFileSync(files[0], csv(ref.map(String)));
+        fs.writeFileSync(files[1], csv(dirty));
+        fs.writeFileSync(files[2], csv(cur.map(String)));
+        const base = { reference: files[0], features: ['x'], categorical: [], method: 'auto' as const, featureMethods: {}, methodThresholds: {},
+          driftShare: 0.5, correction: 'none' as const, positiveLabel: '1', settings: { s3: { region: 'us-east-1' } } };
+        const withHoles = await runCheck({ ...base, current: files[1] });
+        const clean = await runCheck({ ...base, current: files[2] });
+        expect(withHoles.features).toEqual(clean.features);
+        expect(withHoles.missing.x).toEqual({ reference: 0, current: inserted.length });
+      }), { numRuns: 25 });
+    } finally {
+      tmp.remove();
+    }
   });
 });

@@ -99,9 +99,12 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   const scored = features.map((name) => {
     const { samples, missingRef, missingCur } = featureSamples(name, reference, current, options, sortScratch);
     missing[name] = { reference: missingRef, current: missingCur };
-    const method = options.featureMethods[name] ?? (options.method === 'auto' ? defaultMethod(samples) : options.method);
+    const forced = options.featureMethods[name] ?? (options.method === 'auto' ? undefined : options.method);
+    const method = forced ?? defaultMethod(samples);
     const info = METHOD_INFO[method];
-    if (!info.columnTypes.includes(samples.type)) {
+    // Evidently checks the column type only for a method the user names; its own default
+    // choice may run chisquare or z on a numerical column with few values.
+    if (forced && !info.columnTypes.includes(samples.type)) {
       const fits = (Object.keys(METHOD_INFO) as DriftMethod[]).filter((m) => METHOD_INFO[m].columnTypes.includes(samples.type));
       throw new InputError(`feature ${JSON.stringify(name)} is ${samples.type}, but method ${method} needs a ${info.columnTypes.join(' or ')} column; use ${fits.join(', ')} or auto`);
     }
