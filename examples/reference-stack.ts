@@ -2,7 +2,7 @@
 // repository root runs this file and writes the manifests to dist/.
 import { App, Chart, ChartProps, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { Cpu, ModelRegistryRef, ModelService, Monitoring, ScalingMetric, ServingRuntime } from '../src';
+import { ArtifactStore, Cpu, ModelRegistry, ModelService, Monitoring, RegistryDatabase, ScalingMetric, ServingRuntime } from '../src';
 
 /** Options of the reference stack. */
 export interface ReferenceStackProps extends ChartProps {
@@ -12,17 +12,31 @@ export interface ReferenceStackProps extends ChartProps {
 
 /** MLflow registry, fraud-detector model service, drift checks and alerts, in namespace `mlops`. */
 export class ReferenceStack extends Chart {
+  public readonly registry: ModelRegistry;
   public readonly fraudDetector: ModelService;
 
   constructor(scope: Construct, id: string, props: ReferenceStackProps = {}) {
     super(scope, id, { namespace: 'mlops', disableResourceNameHashes: true, ...props });
     Monitoring.configure(this, { serviceMonitorLabels: { release: props.monitoringRelease ?? 'kube-prometheus-stack' } });
 
-    // Until the ModelRegistry construct lands, the registry is referenced by its in-cluster URI.
-    const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
+    // MLflow with its own PostgreSQL (the password lives in Secret mlflow-postgres, created
+    // outside this stack) and artifacts on a volume, hence one replica; a team with S3 switches
+    // to ArtifactStore.s3({...}) and runs two.
+    this.registry = new ModelRegistry(this, 'mlflow', {
+      database: RegistryDatabase.inCluster({
+        passwordSecret: { secretName: 'mlflow-postgres', key: 'password' },
+        storageSize: Size.gibibytes(20),
+      }),
+      artifacts: ArtifactStore.volume({ size: Size.gibibytes(50) }),
+      replicas: 1,
+      cpuRequest: Cpu.millis(500),
+      cpuLimit: Cpu.cores(2),
+      memoryRequest: Size.gibibytes(1),
+      memoryLimit: Size.gibibytes(2),
+    });
 
     this.fraudDetector = new ModelService(this, 'fraud-detector', {
-      runtime: ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) }),
+      runtime: ServingRuntime.mlflow({ model: this.registry.model('fraud-detector', { alias: 'champion' }) }),
       replicas: 2,
       maxReplicas: 10,
       scaleOn: [ScalingMetric.cpu(70)],

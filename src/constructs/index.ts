@@ -3,6 +3,7 @@ export * from './drift-monitor-ref';
 export * from './grafana-dashboard';
 export * from './images';
 export * from './model-reference';
+export * from './model-registry';
 export * from './model-service';
 export * from './monitoring';
 export * from './network-peer';

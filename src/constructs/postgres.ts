@@ -1,0 +1,184 @@
+import { Size } from 'cdk8s';
+import { Construct } from 'constructs';
+import * as k8s from './k8s';
+import type { SecretKeySelector } from './model-service';
+import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef } from './prop-checks';
+import { Cpu } from './quantities';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from './validation';
+
+/**
+ * PostgreSQL image of the in-cluster database: the official Debian variant, whose `postgres`
+ * user is uid/gid 999. Same major and minor as the Debian PostgreSQL the rehearsal runs.
+ */
+export const POSTGRES_IMAGE = 'postgres:15.18-bookworm';
+/** uid and gid of `postgres` in the official Debian-based images. */
+export const POSTGRES_USER_ID = 999;
+/** Where the data volume is mounted; PGDATA is a subdirectory because a fresh volume's root may hold lost+found. */
+export const POSTGRES_DATA_MOUNT = '/var/lib/postgresql/data';
+
+/** Properties of a PostgresDatabase. */
+export interface PostgresDatabaseProps {
+  /** Kind of the owning construct, for error messages. */
+  readonly kind: string;
+  /** Prefix of field names in error messages, e.g. `database.`. @default '' */
+  readonly fieldPrefix?: string;
+  /** Name of the StatefulSet and its headless Service. */
+  readonly name: string;
+  /** Namespace. */
+  readonly namespace: string;
+  /** Extra labels of every object. @default {} */
+  readonly labels?: Record<string, string>;
+  /** Value of `app.kubernetes.io/part-of`. @default 'mlops' */
+  readonly partOf?: string;
+  /** Secret key with the password of `user`. */
+  readonly passwordSecret: SecretKeySelector;
+  /** Database created on first start. @default 'mlflow' */
+  readonly database?: string;
+  /** Role created on first start. @default 'mlflow' */
+  readonly user?: string;
+  /** Size of the data volume. @default Size.gibibytes(10) */
+  readonly storageSize?: Size;
+  /** StorageClass of the data volume. @default - the cluster's default class */
+  readonly storageClassName?: string;
+  /** Image. @default POSTGRES_IMAGE */
+  readonly image?: string;
+  /** @default Cpu.millis(250) */
+  readonly cpuRequest?: Cpu;
+  /** @default Cpu.cores(1) */
+  readonly cpuLimit?: Cpu;
+  /** @default Size.mebibytes(512) */
+  readonly memoryRequest?: Size;
+  /** @default Size.gibibytes(1) */
+  readonly memoryLimit?: Size;
+}
+
+/**
+ * A single-replica PostgreSQL: StatefulSet with a volume claim, headless Service, restricted
+ * security profile. The password is only referenced; the image's entrypoint initializes the
+ * database from POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB on the first start.
+ */
+export class PostgresDatabase extends Construct {
+  /** In-cluster DNS name of the server. */
+  public readonly host: string;
+  public readonly port = 5432;
+  public readonly database: string;
+  public readonly user: string;
+  public readonly passwordSecret: SecretKeySelector;
+  public readonly statefulSet: k8s.KubeStatefulSet;
+  public readonly service: k8s.KubeService;
+
+  constructor(scope: Construct, id: string, props: PostgresDatabaseProps) {
+    super(scope, id);
+    const kind = props.kind;
+    const f = props.fieldPrefix ?? '';
+    // The owning construct is the one users know: report errors against its path.
+    const owner = scope;
+    const name = requireDnsLabel(kind, owner, `${f}name`, props.name, 52);
+    this.host = `${name}.${props.namespace}.svc.cluster.local`;
+    const ident = (field: string, value: unknown) => {
+      if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+        throw invalidProp(kind, owner, `${f}${field}`, value, 'is not a lowercase PostgreSQL identifier', 'use lowercase letters, digits and "_", e.g. "mlflow"');
+      }
+      return value;
+    };
+    this.database = ident('database', props.database ?? 'mlflow');
+    this.user = ident('user', props.user ?? 'mlflow');
+    if (this.user === 'postgres') {
+      throw invalidProp(kind, owner, `${f}user`, this.user, 'would make MLflow log in as the built-in superuser name', 'keep the default "mlflow"');
+    }
+    this.passwordSecret = requireSecretRef(kind, owner, `${f}passwordSecret`, props.passwordSecret);
+    const storageMib = requireMebibytes(kind, owner, `${f}storageSize`, props.storageSize ?? Size.gibibytes(10));
+    if (storageMib < 1024) {
+      throw invalidProp(kind, owner, `${f}storageSize`, `${storageMib}Mi`, 'is below 1 GiB', 'use at least Size.gibibytes(1); WAL alone needs hundreds of MiB');
+    }
+    if (props.storageClassName !== undefined) requireDnsSubdomain(kind, owner, `${f}storageClassName`, props.storageClassName);
+    const image = requirePinnedImage(kind, owner, `${f}image`, props.image ?? POSTGRES_IMAGE);
+    const cpu = requireCpuPair(kind, owner, f, props.cpuRequest ?? Cpu.millis(250), props.cpuLimit ?? props.cpuRequest ?? Cpu.cores(1));
+    const memory = requireMemoryPair(kind, owner, f, props.memoryRequest ?? Size.mebibytes(512), props.memoryLimit ?? props.memoryRequest ?? Size.gibibytes(1));
+
+    const selector = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/component': 'database' };
+    const labels = {
+      ...(props.labels ?? {}),
+      ...selector,
+      'app.kubernetes.io/part-of': props.partOf ?? 'mlops',
+      'app.kubernetes.io/managed-by': 'mlops-constructs',
+    };
+
+    // Headless: clients resolve the name to the one pod; the StatefulSet needs it as serviceName.
+    this.service = new k8s.KubeService(this, 'Service', {
+      metadata: { name, namespace: props.namespace, labels },
+      spec: {
+        clusterIp: 'None',
+        selector: { ...selector },
+        ports: [{ name: 'postgres', port: this.port, targetPort: k8s.IntOrString.fromString('postgres'), protocol: 'TCP' }],
+      },
+    });
+
+    const isReady = ['pg_isready', '--host', '127.0.0.1', '--port', String(this.port), '--username', this.user, '--dbname', this.database];
+    this.statefulSet = new k8s.KubeStatefulSet(this, 'Resource', {
+      metadata: { name, namespace: props.namespace, labels },
+      spec: {
+        serviceName: name,
+        replicas: 1,
+        selector: { matchLabels: { ...selector } },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+        template: {
+          metadata: { labels },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            // A fast shutdown (preStop) takes seconds; the rest is for a checkpoint of a busy server.
+            terminationGracePeriodSeconds: 60,
+            securityContext: restrictedPodSecurityContext(POSTGRES_USER_ID),
+            containers: [{
+              name: 'postgres',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              // The image's entrypoint initializes an empty PGDATA from the POSTGRES_* variables,
+              // then runs these args.
+              args: ['postgres', '-c', 'listen_addresses=*'],
+              env: [
+                { name: 'POSTGRES_USER', value: this.user },
+                { name: 'POSTGRES_DB', value: this.database },
+                { name: 'POSTGRES_PASSWORD', valueFrom: { secretKeyRef: { name: this.passwordSecret.secretName, key: this.passwordSecret.key } } },
+                { name: 'PGDATA', value: `${POSTGRES_DATA_MOUNT}/pgdata` },
+              ],
+              ports: [{ name: 'postgres', containerPort: this.port, protocol: 'TCP' }],
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString(cpu.request.toQuantity()), memory: k8s.Quantity.fromString(`${memory.request}Mi`) },
+                limits: { cpu: k8s.Quantity.fromString(cpu.limit.toQuantity()), memory: k8s.Quantity.fromString(`${memory.limit}Mi`) },
+              },
+              // Crash recovery after an unclean stop can take minutes on a large WAL.
+              startupProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
+              readinessProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
+              livenessProbe: { exec: { command: isReady }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+              // Kubernetes stops with SIGTERM, which is PostgreSQL's "smart" shutdown: it waits for
+              // every pooled MLflow connection to close and is then killed mid-write. Fast shutdown
+              // disconnects clients and checkpoints cleanly.
+              lifecycle: { preStop: { exec: { command: ['pg_ctl', 'stop', '--mode', 'fast', '--wait'] } } },
+              securityContext: restrictedContainerSecurityContext(POSTGRES_USER_ID),
+              volumeMounts: [
+                { name: 'data', mountPath: POSTGRES_DATA_MOUNT },
+                { name: 'run', mountPath: '/var/run/postgresql' },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            }],
+            volumes: [
+              { name: 'run', emptyDir: { sizeLimit: k8s.Quantity.fromString('16Mi') } },
+              { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+            ],
+          },
+        },
+        volumeClaimTemplates: [{
+          metadata: { name: 'data', labels },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: props.storageClassName,
+            resources: { requests: { storage: k8s.Quantity.fromString(`${storageMib}Mi`) } },
+          },
+        }],
+      },
+    });
+  }
+}
