@@ -5,6 +5,7 @@ import {
   PrometheusAlerts, PrometheusAlertsProps, ServingRuntime,
 } from '../src';
 import { newChart, only, synth } from './support/synth-helpers';
+import { assertValidManifests } from './support/validate-manifests';
 
 const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const champion = () => ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) });
@@ -69,6 +70,11 @@ describe('PrometheusAlerts', () => {
       .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);
     expect(alertNames(objects)).toEqual([...ALERT_NAMES].sort());
     expect(rules).toMatchSnapshot();
+  });
+
+  test('synthesizes manifests that pass the CRD and Kubernetes schemas', () => {
+    const { chart } = stack(OBJECTIVES, { registries: [{ name: 'mlflow', namespace: 'mlops' }], availabilityObjective: 0.999 });
+    expect(() => assertValidManifests(synth(chart))).not.toThrow();
   });
 
   test('labels every PrometheusRule with the stack\'s ruleSelector labels from Monitoring', () => {
