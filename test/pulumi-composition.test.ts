@@ -5,12 +5,13 @@
  * constructs in one chart.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { Chart, Cron, Testing } from 'cdk8s';
+import { Chart, Cron, Size, Testing } from 'cdk8s';
 import {
-  DriftData, DriftMonitor as DriftMonitorConstruct, DriftMonitorProps, IModelService, ModelRegistryRef,
-  ModelService as ModelServiceConstruct, Monitoring, PrometheusAlerts as PrometheusAlertsConstruct, ServingRuntime,
+  ArtifactStore, DriftData, DriftMonitor as DriftMonitorConstruct, DriftMonitorProps, IModelService,
+  ModelRegistry as ModelRegistryConstruct, ModelRegistryProps, ModelRegistryRef, ModelService as ModelServiceConstruct,
+  Monitoring, PrometheusAlerts as PrometheusAlertsConstruct, RegistryDatabase, ServingRuntime,
 } from '../src';
-import { DriftMonitor, ModelService, PrometheusAlerts } from '../src/pulumi';
+import { DriftMonitor, ModelRegistry, ModelService, PrometheusAlerts } from '../src/pulumi';
 import { Registration, settled, startMocks } from './pulumi-mocks';
 
 const REGISTRY = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
@@ -110,5 +111,60 @@ describe('DriftMonitor component', () => {
     const service = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
     expect(() => new DriftMonitor('drift', { ...driftProps(service), labelColumn: undefined }))
       .toThrow('DriftMonitor mlops/drift: labelColumn (unset) is required when the other quality column is set; set both labelColumn and predictionColumn, or neither');
+  });
+});
+
+describe('ModelRegistry component', () => {
+  const registryProps = (): ModelRegistryProps => ({
+    database: RegistryDatabase.inCluster({ passwordSecret: { secretName: 'mlflow-postgres', key: 'password' }, storageSize: Size.gibibytes(20) }),
+    artifacts: ArtifactStore.volume({ size: Size.gibibytes(50) }),
+  });
+
+  test('serves models to a Pulumi ModelService, which waits for the registry, and is watched by PrometheusAlerts', async () => {
+    // GIVEN
+    const run = await startMocks();
+    const registry = new ModelRegistry('mlflow', { namespace: 'mlops', monitoring: MONITORING, ...registryProps() });
+    // WHEN a model service serves the registry's champion, and alerts cover both
+    const service = new ModelService('fraud-detector', {
+      namespace: 'mlops', monitoring: MONITORING, runtime: ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) }),
+    });
+    const alerts = new PrometheusAlerts('alerts', { monitoring: MONITORING, modelServices: [service], registries: [registry] });
+    await settled([registry, service, alerts].flatMap((c) => c.resources.map((r) => r.resource)));
+    // THEN the objects equal the cdk8s synthesis of the same three constructs
+    const expected = oracle((chart) => {
+      const cdkRegistry = new ModelRegistryConstruct(chart, 'mlflow', registryProps());
+      const cdkService = new ModelServiceConstruct(chart, 'fraud-detector', { runtime: ServingRuntime.mlflow({ model: cdkRegistry.model('fraud-detector', { alias: 'champion' }) }) });
+      new PrometheusAlertsConstruct(chart, 'alerts', { modelServices: [cdkService], registries: [cdkRegistry] });
+    });
+    expect(run.kubernetes().map((r) => key(r.inputs)).sort()).toEqual(expected.map(key).sort());
+    for (const r of run.kubernetes()) expect(r.inputs).toEqual(expected.find((o) => key(o) === key(r.inputs)));
+    // and the registry's PostgreSQL and volume are its children
+    expect(childrenOf(run, 'mlops:index:ModelRegistry', 'mlflow').map((r) => `${r.inputs.kind}/${r.inputs.metadata.name}`)).toEqual(expect.arrayContaining([
+      'Deployment/mlflow', 'Service/mlflow', 'StatefulSet/mlflow-postgres', 'Service/mlflow-postgres', 'PersistentVolumeClaim/mlflow-artifacts',
+    ]));
+    // and the model server waits for every object of the registry, the MLflow server for its volume
+    const registryUrns = childrenOf(run, 'mlops:index:ModelRegistry', 'mlflow').map((r) => r.urn);
+    const modelDeployment = run.kubernetes().find((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'fraud-detector')!;
+    expect(modelDeployment.dependencies).toEqual(expect.arrayContaining(registryUrns));
+    const mlflowDeployment = run.kubernetes().find((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'mlflow')!;
+    const pvc = run.kubernetes().find((r) => r.inputs.kind === 'PersistentVolumeClaim')!;
+    expect(mlflowDeployment.dependencies).toContain(pvc.urn);
+    // and the outputs users need
+    expect(registry).toMatchObject({ name: 'mlflow', namespace: 'mlops', serviceName: 'mlflow', trackingUri: 'http://mlflow.mlops.svc.cluster.local:5000' });
+    expect(alerts.ruleNames).toEqual(expect.arrayContaining([{ namespace: 'mlops', name: 'mlflow-alerts' }]));
+  });
+
+  test('a pending MLflow image reaches the migration and the server containers', async () => {
+    const run = await startMocks();
+    const registry = new ModelRegistry('mlflow', { namespace: 'mlops', image: pulumi.output('registry.example.com/mlflow:v3.17.2-full'), ...registryProps() });
+    await settled(registry.resources.map((r) => r.resource));
+    const spec = run.kubernetes().find((r) => r.inputs.kind === 'Deployment')!.inputs.spec.template.spec;
+    expect([...spec.initContainers, ...spec.containers].map((c: any) => c.image)).toEqual(['registry.example.com/mlflow:v3.17.2-full', 'registry.example.com/mlflow:v3.17.2-full']);
+  });
+
+  test('model() fails with the construct\'s message', async () => {
+    await startMocks();
+    const registry = new ModelRegistry('mlflow', { namespace: 'mlops', ...registryProps() });
+    expect(() => registry.model('fraud-detector', { alias: 'champion', version: 3 })).toThrow(/^ModelRegistry mlops\/mlflow: model\(\) .* set exactly one of alias or version/);
   });
 });

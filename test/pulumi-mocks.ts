@@ -31,13 +31,13 @@ export interface MockedRun {
 
 /**
  * Starts a mocked Pulumi runtime (project `mlops`, stack `test`) and records registrations.
- * `preview` makes outputs the mocks do not return unknown, as in `pulumi preview`.
+ * `preview` makes outputs the mocks do not return unknown, as in `pulumi preview`; `config`
+ * is the stack config (keys without a namespace are in `mlops`).
  */
 export async function startMocks(options: { preview?: boolean; config?: Record<string, string> } = {}): Promise<MockedRun> {
   const registrations: Registration[] = [];
-  if (options.config) {
-    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(options.config).map(([k, v]) => [k.includes(':') ? k : `mlops:${k}`, v])));
-  }
+  // Config is process-wide: every run starts from exactly the config it is given.
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(options.config ?? {}).map(([k, v]) => [k.includes(':') ? k : `mlops:${k}`, v])));
   await pulumi.runtime.setMocks({
     newResource: (args) => {
       const meta = args.inputs?.metadata;
