@@ -95,7 +95,8 @@ export function registerObjects(parent: pulumi.ComponentResource, chart: Chart, 
  * `pulumi up` must not give up before Kubernetes does.
  */
 function rolloutTimeouts(obj: KubernetesObject): pulumi.CustomTimeouts | undefined {
-  const deadline = (obj as any).kind === 'Deployment' ? (obj as any).spec?.progressDeadlineSeconds : undefined;
+  const spec = obj.spec as { progressDeadlineSeconds?: unknown } | undefined;
+  const deadline = obj.kind === 'Deployment' ? spec?.progressDeadlineSeconds : undefined;
   if (typeof deadline !== 'number' || deadline + 60 <= 600) return undefined;
   const timeout = `${deadline + 60}s`;
   return { create: timeout, update: timeout };
