@@ -87,6 +87,8 @@ describe('command line', () => {
     [['--format', 'xlsx'], /--format "xlsx" is not one of csv, jsonl, parquet/],
     [['--threshold', 'ks=-1'], /--threshold: "ks=-1" is not a threshold >= 0/],
     [['--json=yes'], /--json takes no value/],
+    [['--shard-index', '1'], /--shard-index and --shard-count go together/],
+    [['--shard-index', '3', '--shard-count', '3'], /--shard-index "3" is not a whole number from 0 to 2/],
     [['--features', 'a', '--method', 'b=ks'], /--method names feature "b", which is not in --features/],
   ])('fails on %j', (extra, message) => {
     expect(() => parseArgs([...base, ...extra], {}, now)).toThrow(InputError);
@@ -98,6 +100,14 @@ describe('Pushgateway payload', () => {
   it('encodes grouping-key values with a slash in base64url, as the Pushgateway defines', () => {
     expect(pushUrl({ url: 'http://pg:9091/', namespace: 'mlops', model: 'fraud/v2' }))
       .toBe('http://pg:9091/metrics/job/mlops-drift/namespace/mlops/model@base64/ZnJhdWQvdjI');
+  });
+
+  it('gives each shard of an Indexed Job its own group', () => {
+    expect(pushUrl({ url: 'http://pg:9091', namespace: 'mlops', model: 'm', shard: 2 }))
+      .toBe('http://pg:9091/metrics/job/mlops-drift/namespace/mlops/model/m/shard/2');
+    const parsed = parseArgs(['check', '--reference', 'a.csv', '--current', 'b.csv', '--shard-index', '2', '--shard-count', '3',
+      '--pushgateway', 'http://pg:9091', '--namespace', 'mlops', '--model', 'm'], {});
+    expect(!parsed.help && [parsed.check.shard, parsed.push?.shard]).toEqual([{ index: 2, count: 3 }, 2]);
   });
 
   it('escapes label values and writes +Inf for an infinite statistic', () => {
@@ -128,6 +138,17 @@ describe('runCheck as a library', () => {
     const result = await runCheck({ ...options, features: ['score', 'amount'], featureMethods: { amount: 'psi' }, label: 'score', prediction: 'amount', task: 'regression' });
     expect(result.features.map((f) => [f.feature, f.method])).toEqual([['score', 'ks'], ['amount', 'psi']]);
     expect(Object.keys(result.quality!)).toEqual(['rmse', 'mae']);
+  });
+
+  it('checks every n-th feature on a shard, and only shard 0 computes quality', async () => {
+    const quality = { label: 'label', prediction: 'prediction' };
+    const first = await runCheck({ ...options, ...quality, shard: { index: 0, count: 2 } });
+    const second = await runCheck({ ...options, ...quality, shard: { index: 1, count: 2 } });
+    expect(first.features.map((f) => f.feature)).toEqual(['amount', 'score', 'is_new']);
+    expect(second.features.map((f) => f.feature)).toEqual(['age', 'channel']);
+    expect(first.quality).toBeDefined();
+    expect(second.quality).toBeUndefined();
+    await expect(runCheck({ ...options, features: ['amount'], shard: { index: 1, count: 2 } })).rejects.toThrow('shard 1 of 2 has no feature to check');
   });
 
   it('fails when only one of label and prediction is given', async () => {

@@ -118,6 +118,18 @@ describe('mlops-drift --pushgateway (real prometheus-pushgateway)', () => {
     expect(features).toEqual(['amount']);
   });
 
+  it('keeps the shards of an Indexed Job in separate groups, labelled shard', async () => {
+    const shardArgs = (index: number) => ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'),
+      '--features', e2e.features.join(','), '--categorical', 'channel', '--shard-index', String(index), '--shard-count', '2',
+      '--pushgateway', pushgateway.url, '--namespace', 'mlops', '--model', 'sharded', '--json'];
+    expect((await runDrift(program, shardArgs(0))).code).toBe(0);
+    expect((await runDrift(program, shardArgs(1))).code).toBe(0);
+    const metrics = await driftMetrics(pushgateway.url);
+    const detected = metrics.samples.filter((s) => s.name === 'mlops_drift_detected' && s.labels.model === 'sharded')
+      .map((s) => [s.labels.shard, s.labels.feature]).sort();
+    expect(detected).toEqual([['0', 'amount'], ['0', 'is_new'], ['0', 'score'], ['1', 'age'], ['1', 'channel']]);
+  });
+
   it('fails with exit 1 when the Pushgateway is stopped, printing no result at all', async () => {
     // GIVEN a Pushgateway that was running and is now stopped
     const gone = await startPushgateway();

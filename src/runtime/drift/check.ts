@@ -41,6 +41,11 @@ export interface CheckOptions {
   readonly positiveLabel: string;
   readonly sampling?: Sampling;
   readonly format?: Format;
+  /**
+   * One pod of an Indexed Job: only features index, index+count, ... are checked, and only
+   * shard 0 computes quality (the others would push the same numbers again).
+   */
+  readonly shard?: { readonly index: number; readonly count: number };
   readonly settings: SourceSettings;
 }
 
@@ -67,12 +72,19 @@ export interface CheckResult {
 
 export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   const load: LoadOptions = { format: options.format, sampling: options.sampling, settings: options.settings };
-  const special = [options.label, options.prediction].filter((c): c is string => c !== undefined);
   if ((options.label === undefined) !== (options.prediction === undefined)) {
     throw new InputError('--label and --prediction go together: give both columns for quality metrics, or neither');
   }
-  const features = options.features ?? (await peekColumns(options.reference, load)).filter((c) => !special.includes(c));
-  if (features.length === 0) throw new InputError(`${options.reference}: no feature columns to check`);
+  const listed = [options.label, options.prediction].filter((c): c is string => c !== undefined);
+  const allFeatures = options.features ?? (await peekColumns(options.reference, load)).filter((c) => !listed.includes(c));
+  if (allFeatures.length === 0) throw new InputError(`${options.reference}: no feature columns to check`);
+  const shard = options.shard;
+  const features = shard ? allFeatures.filter((_, j) => j % shard.count === shard.index) : allFeatures;
+  if (features.length === 0) {
+    throw new InputError(`shard ${shard!.index} of ${shard!.count} has no feature to check (${allFeatures.length} features listed); list more features or use fewer shards`);
+  }
+  const withQuality = options.label !== undefined && (!shard || shard.index === 0);
+  const special = withQuality ? listed : [];
 
   // One request per column; a text dictionary shared by both datasets keeps codes comparable.
   const categorical = new Set(options.categorical);
@@ -88,7 +100,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   if (current.rows === 0) throw new InputError(`current dataset ${options.current} has no rows`);
 
   // Quality first: the drift tests below sort columns in place, which breaks row alignment.
-  const quality = options.label && options.prediction
+  const quality = withQuality && options.label && options.prediction
     ? qualityOf(current, options.label, options.prediction, options.task ?? 'classification', options.positiveLabel, options.current)
     : undefined;
 

@@ -38,6 +38,9 @@ run date (UTC, YYYY-MM-DD).
   --date YYYY-MM-DD       the date {{ds}} stands for (default: today, UTC)
   --pushgateway url --namespace ns --model name
                           push the drift metrics to a Pushgateway (all three together)
+  --shard-index i --shard-count n
+                          check only features i, i+n, i+2n, ... of the list (one pod of an
+                          Indexed Job); pushes go to the group with shard="i" added
   --json                  print one JSON object instead of a table
 
 Exit status: 0 when the check ran (drift or not), 2 on bad input or usage, 1 on any other failure.`;
@@ -53,7 +56,7 @@ export type Parsed = { readonly help: true } | ({ readonly help: false } & CliOp
 const VALUE_FLAGS = new Set([
   'reference', 'current', 'features', 'categorical', 'method', 'threshold', 'drift-share', 'correction', 'label',
   'prediction', 'task', 'positive-label', 'sample', 'seed', 'format', 's3-endpoint', 'tracking-uri', 'date',
-  'pushgateway', 'namespace', 'model',
+  'pushgateway', 'namespace', 'model', 'shard-index', 'shard-count',
 ]);
 const BOOLEAN_FLAGS = new Set(['json', 'help']);
 
@@ -120,6 +123,12 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   const endpoint = values.get('s3-endpoint');
   if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) throw usage(`--s3-endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`);
 
+  const shardFlags = ['shard-index', 'shard-count'].filter((f) => values.has(f));
+  if (shardFlags.length === 1) throw usage('--shard-index and --shard-count go together');
+  const shardCount = number('shard-count', values.get('shard-count'), 1, (x) => Number.isInteger(x) && x >= 1 && x <= 1000, 'a whole number from 1 to 1000');
+  const shardIndex = number('shard-index', values.get('shard-index'), 0, (x) => Number.isInteger(x) && x >= 0 && x < shardCount, `a whole number from 0 to ${shardCount - 1} (below --shard-count)`);
+  const shard = shardCount > 1 ? { index: shardIndex, count: shardCount } : undefined;
+
   const features = values.has('features') ? list('features') : undefined;
   if (features && features.length === 0) throw usage('--features is empty');
   for (const f of Object.keys(featureMethods)) {
@@ -129,7 +138,9 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   return {
     help: false,
     json: flags.has('json'),
-    push: values.has('pushgateway') ? { url: values.get('pushgateway')!, namespace: required('namespace'), model: required('model') } : undefined,
+    push: values.has('pushgateway')
+      ? { url: values.get('pushgateway')!, namespace: required('namespace'), model: required('model'), ...(shard ? { shard: shard.index } : {}) }
+      : undefined,
     check: {
       reference: renderTemplate(required('reference'), date),
       current: renderTemplate(required('current'), date),
@@ -147,6 +158,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
       positiveLabel: values.get('positive-label') ?? '1',
       sampling: sample !== undefined ? { size: sample, seed } : undefined,
       format,
+      shard,
       settings: { s3: s3Settings(env, endpoint), mlflow: mlflowSettings(env, values.get('tracking-uri')) },
     },
   };

@@ -40,7 +40,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     });
     if (options.push) {
       await pushMetrics(options.push, renderMetrics(result, durationSeconds, Date.now() / 1000));
-      log('pushed', { pushgateway: options.push.url, namespace: options.push.namespace, model: options.push.model });
+      log('pushed', { pushgateway: options.push.url, namespace: options.push.namespace, model: options.push.model, ...(options.push.shard !== undefined ? { shard: options.push.shard } : {}) });
     }
     process.stdout.write(options.json ? `${JSON.stringify(toJson(result))}\n` : table(result));
     return 0;

@@ -17,6 +17,8 @@ export interface PushTarget {
   readonly url: string;
   readonly namespace: string;
   readonly model: string;
+  /** Shard of an Indexed Job: its own group (shard="i"), so shards do not replace each other's metrics. */
+  readonly shard?: number;
 }
 
 /** One grouping-key label in the URL path; values with "/" (or empty) go base64url-encoded, as the Pushgateway defines. */
@@ -27,7 +29,8 @@ function groupingSegment(name: string, value: string): string {
 
 export function pushUrl(target: PushTarget): string {
   const base = target.url.replace(/\/+$/, '');
-  return `${base}/metrics/${groupingSegment('job', JOB)}/${groupingSegment('namespace', target.namespace)}/${groupingSegment('model', target.model)}`;
+  const shard = target.shard !== undefined ? `/${groupingSegment('shard', String(target.shard))}` : '';
+  return `${base}/metrics/${groupingSegment('job', JOB)}/${groupingSegment('namespace', target.namespace)}/${groupingSegment('model', target.model)}${shard}`;
 }
 
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
