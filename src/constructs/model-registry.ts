@@ -64,6 +64,12 @@ export interface ModelRegistryProps {
   readonly adminUsername?: string;
   /** Permission users get on resources they did not create. @default RegistryPermission.READ */
   readonly defaultPermission?: RegistryPermission;
+  /**
+   * Secret of type kubernetes.io/basic-auth (keys `username`, `password`) of the MLflow user
+   * Prometheus scrapes /metrics as; required with basicAuth, which protects /metrics too.
+   * @default - none
+   */
+  readonly metricsBasicAuthSecretName?: string;
   /** Plain environment variables of the server. @default {} */
   readonly env?: Record<string, string>;
   /** Environment variables of the server read from existing Secrets. @default {} */
@@ -318,6 +324,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     // ---- basic auth
     const basicAuth = p.basicAuth ?? false;
     let authConfig: string | undefined;
+    let metricsAuthSecret: string | undefined;
     if (basicAuth) {
       if (database.plainUri === undefined) {
         throw fail('basicAuth', true, 'needs the database URI in a config file, which RegistryDatabase.fromUriSecret keeps secret',
@@ -329,6 +336,11 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       if (typeof adminUsername !== 'string' || !/^[A-Za-z0-9_.@-]{1,64}$/.test(adminUsername)) {
         throw fail('adminUsername', adminUsername, 'is not a user name', 'use letters, digits, "_", ".", "@" or "-"');
       }
+      if (p.metricsBasicAuthSecretName === undefined) {
+        throw fail('metricsBasicAuthSecretName', undefined, 'is required with basicAuth, which answers 401 to an anonymous Prometheus scrape of /metrics',
+          'name a kubernetes.io/basic-auth Secret (keys username and password) of an MLflow user, e.g. "mlflow-metrics"');
+      }
+      metricsAuthSecret = requireDnsSubdomain(KIND, this, 'metricsBasicAuthSecretName', p.metricsBasicAuthSecretName);
       const permission = p.defaultPermission ?? RegistryPermission.READ;
       if (!(permission instanceof RegistryPermission)) {
         throw fail('defaultPermission', permission, 'is not a RegistryPermission', 'use RegistryPermission.READ, .EDIT, .MANAGE or .NO_PERMISSIONS');
@@ -348,7 +360,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       addEnv({ name: 'MLFLOW_FLASK_SERVER_SECRET_KEY', valueFrom: { secretKeyRef: { name: secretKey.secretName, key: secretKey.key } } }, 'basic auth');
       addEnv({ name: 'MLFLOW_AUTH_ADMIN_PASSWORD', valueFrom: { secretKeyRef: { name: adminPassword.secretName, key: adminPassword.key } } }, 'basic auth');
     } else {
-      for (const field of ['authSecretKey', 'adminPassword', 'adminUsername', 'defaultPermission'] as const) {
+      for (const field of ['authSecretKey', 'adminPassword', 'adminUsername', 'defaultPermission', 'metricsBasicAuthSecretName'] as const) {
         if (p[field] !== undefined) throw fail(field, field === 'defaultPermission' ? p.defaultPermission?.value : p[field], 'is set while basicAuth is off', 'set basicAuth: true, or drop the field');
       }
     }
@@ -516,7 +528,16 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       metadata: { name: this.name, namespace: this.namespace, labels: { ...labels, ...serviceMonitorLabels } },
       spec: {
         selector: { matchLabels: { ...this.selectorLabels } },
-        endpoints: [{ port: 'http', path: '/metrics', interval: `${scrapeSeconds}s`, scrapeTimeout: `${Math.min(10, scrapeSeconds)}s` }],
+        endpoints: [{
+          port: 'http',
+          path: '/metrics',
+          interval: `${scrapeSeconds}s`,
+          scrapeTimeout: `${Math.min(10, scrapeSeconds)}s`,
+          basicAuth: metricsAuthSecret === undefined ? undefined : {
+            username: { name: metricsAuthSecret, key: 'username' },
+            password: { name: metricsAuthSecret, key: 'password' },
+          },
+        }],
       },
     });
 

@@ -89,10 +89,9 @@ export abstract class RegistryDatabase {
   }
 
   /**
-   * A Secret key holding a whole `postgresql+psycopg2://user:password@host:port/db` URI (name
-   * the driver: SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which the MLflow
-   * image lacks). Basic auth cannot use it: MLflow reads the auth store URI from a config
-   * file, which is not secret.
+   * A Secret key holding a whole `postgresql+psycopg2://user:password@host:port/db` URI (best
+   * name the driver: SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3). Basic auth
+   * cannot use it: MLflow reads the auth store URI from a config file, which is not secret.
    */
   public static fromUriSecret(uri: SecretKeySelector): RegistryDatabase {
     return new UriSecretPostgres(uri);
@@ -118,8 +117,9 @@ function identifier(kind: string, scope: Construct, field: string, value: unknow
 
 /**
  * `postgresql+psycopg2://user@host:port/db?params`: no password, libpq reads PGPASSWORD. The
- * driver is explicit because SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, which
- * the MLflow image does not carry (it has psycopg2).
+ * driver is explicit: SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3, so the driver
+ * would depend on what an image happens to carry (the -full image has both, a slimmer one
+ * often psycopg2 only).
  */
 function passwordlessUri(user: string, host: string, port: number, database: string, parameters: Record<string, string>): string {
   const query = Object.entries(parameters).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');

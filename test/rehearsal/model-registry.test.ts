@@ -2,15 +2,16 @@
 // synthesized PostgreSQL, migration, MLflow server, model server and metrics proxy containers
 // run as real programs (see harness/cluster.ts for how, and for every difference from a cluster).
 import * as path from 'path';
-import { Testing } from 'cdk8s';
+import { Chart, Testing } from 'cdk8s';
 import { ReferenceStack } from '../../examples/reference-stack';
-import { Images } from '../../src';
+import { ArtifactStore, Cpu, Images, ModelRegistry, RegistryDatabase } from '../../src';
 import { PodStartError, RehearsalCluster } from './harness/cluster';
 
 const TRAINING_SCRIPT = path.resolve(__dirname, '..', '..', 'examples', 'training', 'train_fraud_model.py');
 // Characters that would break a password spliced into a URI: it reaches libpq as PGPASSWORD.
 const DB_PASSWORD = `rh:p@ss/w%rd#${process.pid}`;
 const FEATURES = ['amount', 'hour', 'merchant_risk', 'distance_km', 'transactions_24h', 'foreign'];
+const ADMIN_PASSWORD = `rehearsal-admin-${process.pid}-pw`;
 
 describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the reference stack', () => {
   let cluster: RehearsalCluster;
@@ -34,9 +35,30 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
 
   beforeAll(async () => {
     started = Date.now();
-    stack = new ReferenceStack(Testing.app(), 'mlops');
-    objects = Testing.synth(stack);
-    cluster = await RehearsalCluster.start({ objects, secrets: { 'mlflow-postgres': { password: DB_PASSWORD } } });
+    const app = Testing.app();
+    stack = new ReferenceStack(app, 'mlops');
+    // Next to the reference stack: a registry with basic auth on the same PostgreSQL (as an
+    // existing database), through a Secret of its own that scenario 5 leaves alone.
+    const variants = new Chart(app, 'variants', { namespace: 'mlops', disableResourceNameHashes: true });
+    new ModelRegistry(variants, 'mlflow-auth', {
+      database: RegistryDatabase.postgres({ host: 'mlflow-postgres.mlops.svc.cluster.local', passwordSecret: { secretName: 'mlflow-auth-db', key: 'password' } }),
+      artifacts: ArtifactStore.volume(),
+      cpuLimit: Cpu.cores(1),
+      basicAuth: true,
+      authSecretKey: { secretName: 'mlflow-auth', key: 'flask-secret-key' },
+      adminPassword: { secretName: 'mlflow-auth', key: 'admin-password' },
+      metricsBasicAuthSecretName: 'mlflow-metrics',
+    });
+    objects = [...Testing.synth(stack), ...Testing.synth(variants)];
+    cluster = await RehearsalCluster.start({
+      objects,
+      secrets: {
+        'mlflow-postgres': { password: DB_PASSWORD },
+        'mlflow-auth-db': { password: DB_PASSWORD },
+        'mlflow-auth': { 'flask-secret-key': `flask-${process.pid}-${Date.now()}`, 'admin-password': ADMIN_PASSWORD },
+        'mlflow-metrics': { username: 'admin', password: ADMIN_PASSWORD },
+      },
+    });
     timings.push(['network, DNS, kube-proxy', Date.now() - started]);
   });
 
@@ -174,6 +196,34 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
     expect(run.run.data.metrics.find((m: any) => m.key === 'accuracy').value).toBeCloseTo(training.metrics.accuracy, 10);
     const listed = await getJson(`${base}/artifacts/list?run_id=${training.run_id}&path=reference`);
     expect(listed.files.map((f: any) => f.path)).toEqual(['reference/reference.csv']);
+  }));
+
+  test('basic auth variant: the auth store migrates under the lock, the API and /metrics need credentials, /health does not', timed('basic auth variant', async () => {
+    // GIVEN ModelRegistry mlflow-auth with basicAuth on the running PostgreSQL
+    // WHEN its pod starts (the startup probe on /health must pass without credentials)
+    const pod = await cluster.startPod('Deployment', 'mlflow-auth');
+
+    // THEN the migration also upgraded the basic-auth store
+    expect(pod.log('migrate')).toContain('migrate: basic-auth store upgrade');
+    expect(pod.log('migrate')).toContain('migrate: schema is at head');
+    // AND the API needs the admin created from the Secret's password
+    const url = `${serviceUrl('mlflow-auth', 'http')}/api/2.0/mlflow/experiments/search?max_results=1`;
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    expect((await cluster.request(url)).status).toBe(401);
+    expect((await cluster.request(url, { headers: basic('admin', 'wrong-password-123') })).status).toBe(401);
+    expect((await cluster.request(url, { headers: basic('admin', ADMIN_PASSWORD) })).status).toBe(200);
+    // AND /metrics answers the ServiceMonitor's basic-auth credentials only
+    const monitor = objects.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'mlflow-auth');
+    expect(monitor.spec.endpoints[0].basicAuth).toEqual({ username: { name: 'mlflow-metrics', key: 'username' }, password: { name: 'mlflow-metrics', key: 'password' } });
+    const metrics = `http://${pod.ip}:5000/metrics`;
+    expect((await cluster.request(metrics)).status).toBe(401);
+    const scraped = await cluster.request(metrics, { headers: basic('admin', ADMIN_PASSWORD) });
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toMatch(/^mlflow_http_request_total\{/m);
+    // AND no password is in any synthesized object
+    expect(JSON.stringify(objects)).not.toContain(ADMIN_PASSWORD);
+    expect(JSON.stringify(objects)).not.toContain(DB_PASSWORD);
+    await cluster.stopPod('mlflow-auth');
   }));
 
   test('5: fails loudly: with a wrong database password the migration initContainer exits non-zero with the cause', timed('5 wrong password', async () => {
