@@ -1,4 +1,4 @@
-import { Size } from 'cdk8s';
+import { Size, SizeRoundingBehavior } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from './k8s';
 import type { SecretKeySelector } from './model-service';
@@ -149,7 +149,8 @@ class VolumeArtifactStore extends ArtifactStore {
       claimName = requireDnsSubdomain(k, scope, 'artifacts.existingClaimName', o.existingClaimName);
       for (const field of ['size', 'storageClassName'] as const) {
         if (o[field] !== undefined) {
-          throw invalidProp(k, scope, `artifacts.${field}`, field === 'size' ? String(o.size) : o.storageClassName, 'is set with existingClaimName', `drop ${field}: the existing claim has its own`);
+          const shown = field === 'size' ? (o.size instanceof Size ? `${o.size.toMebibytes({ rounding: SizeRoundingBehavior.NONE })}Mi` : o.size) : o.storageClassName;
+          throw invalidProp(k, scope, `artifacts.${field}`, shown, 'is set with existingClaimName', `drop ${field}: the existing claim has its own`);
         }
       }
     } else {
