@@ -239,7 +239,7 @@ describe('PrometheusAlerts', () => {
     expect(alertRules(objects, 'ModelDriftDetected')[0].expr).toBe(`max by (namespace, model) (mlops_drift_dataset_drifted{${sel}}) > 0`);
     expect(alertRules(objects, 'ModelFeatureDrift')[0].expr).toBe(`max by (namespace, model, feature, method) (mlops_drift_detected{${sel}}) > 0`);
     const [late, absent] = alertRules(objects, 'ModelDriftCheckStale');
-    expect(late.expr).toBe(`time() - max by (namespace, model) (mlops_drift_last_success_timestamp_seconds{${sel}}) > 3600`);
+    expect(late.expr).toBe(`time() - min by (namespace, model) (mlops_drift_last_success_timestamp_seconds{${sel}}) > 3600`);
     expect(absent.expr).toBe(`absent(mlops_drift_last_success_timestamp_seconds{${sel}})`);
     expect(absent.for).toBe('1h');
     const [failed] = alertRules(objects, 'ModelDriftCheckFailed');

@@ -529,8 +529,9 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
       },
       {
         alert: 'ModelDriftCheckStale',
-        // The threshold already waits two schedule periods.
-        expr: `time() - max by (namespace, model) (mlops_drift_last_success_timestamp_seconds{${sel}}) > ${2 * periodSeconds}`,
+        // The threshold already waits two schedule periods. `min`: with an Indexed Job every
+        // shard pushes its own group (label shard), and one shard failing is a stale check.
+        expr: `time() - min by (namespace, model) (mlops_drift_last_success_timestamp_seconds{${sel}}) > ${2 * periodSeconds}`,
         // `reason` tells the two rules of this alert apart (and promtool's duplicate check).
         labels: { severity: 'warning', ...base, reason: 'late' },
         annotations: annotate('ModelDriftCheckStale',
