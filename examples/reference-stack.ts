@@ -1,8 +1,10 @@
 // The reference stack (DESIGN.md): everything in namespace `mlops`. `cdk8s synth` at the
 // repository root runs this file and writes the manifests to dist/.
-import { App, Chart, ChartProps, Duration, Size } from 'cdk8s';
+import { App, Chart, ChartProps, Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ArtifactStore, Cpu, ModelRegistry, ModelService, Monitoring, RegistryDatabase, ScalingMetric, ServingRuntime } from '../src';
+import {
+  ArtifactStore, Cpu, DriftData, DriftMonitor, ModelRegistry, ModelService, Monitoring, RegistryDatabase, ScalingMetric, ServingRuntime,
+} from '../src';
 
 /** Options of the reference stack. */
 export interface ReferenceStackProps extends ChartProps {
@@ -14,6 +16,7 @@ export interface ReferenceStackProps extends ChartProps {
 export class ReferenceStack extends Chart {
   public readonly registry: ModelRegistry;
   public readonly fraudDetector: ModelService;
+  public readonly fraudDrift: DriftMonitor;
 
   constructor(scope: Construct, id: string, props: ReferenceStackProps = {}) {
     super(scope, id, { namespace: 'mlops', disableResourceNameHashes: true, ...props });
@@ -47,6 +50,21 @@ export class ReferenceStack extends Chart {
       latencyObjective: Duration.millis(500),
       errorRateObjective: 0.05,
       accuracyFloor: 0.9,
+    });
+
+    // Hourly: today's production traffic (features, the model's prediction and, once known,
+    // the fraud label) against the training data logged with the champion version. The
+    // credentials of the data bucket live in Secret drift-data-s3, created outside this stack.
+    this.fraudDrift = new DriftMonitor(this, 'fraud-detector-drift', {
+      modelService: this.fraudDetector,
+      reference: DriftData.registryModel(this.registry.model('fraud-detector', { alias: 'champion' })),
+      current: DriftData.uri('s3://mlops-data/fraud-detector/dt={{ds}}/*.parquet'),
+      schedule: Cron.hourly(),
+      features: ['amount', 'hour', 'merchant_risk', 'distance_km', 'transactions_24h', 'foreign'],
+      labelColumn: 'is_fraud',
+      predictionColumn: 'prediction',
+      s3AccessKeyId: { secretName: 'drift-data-s3', key: 'access-key-id' },
+      s3SecretAccessKey: { secretName: 'drift-data-s3', key: 'secret-access-key' },
     });
   }
 }
