@@ -3,7 +3,8 @@
 import { App, Chart, ChartProps, Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  ArtifactStore, Cpu, DriftData, DriftMonitor, ModelRegistry, ModelService, Monitoring, RegistryDatabase, ScalingMetric, ServingRuntime,
+  ArtifactStore, Cpu, DriftData, DriftMonitor, ModelRegistry, ModelService, Monitoring, PrometheusAlerts, RegistryDatabase, ScalingMetric,
+  ServingRuntime,
 } from '../src';
 
 /** Options of the reference stack. */
@@ -17,6 +18,7 @@ export class ReferenceStack extends Chart {
   public readonly registry: ModelRegistry;
   public readonly fraudDetector: ModelService;
   public readonly fraudDrift: DriftMonitor;
+  public readonly alerts: PrometheusAlerts;
 
   constructor(scope: Construct, id: string, props: ReferenceStackProps = {}) {
     super(scope, id, { namespace: 'mlops', disableResourceNameHashes: true, ...props });
@@ -65,6 +67,14 @@ export class ReferenceStack extends Chart {
       predictionColumn: 'prediction',
       s3AccessKeyId: { secretName: 'drift-data-s3', key: 'access-key-id' },
       s3SecretAccessKey: { secretName: 'drift-data-s3', key: 'secret-access-key' },
+    });
+
+    // Alerts on all of the above, labelled for the same release as the ServiceMonitors, and a
+    // Grafana dashboard for fraud-detector.
+    this.alerts = new PrometheusAlerts(this, 'alerts', {
+      modelServices: [this.fraudDetector],
+      driftMonitors: [this.fraudDrift],
+      registries: [this.registry],
     });
   }
 }
