@@ -81,15 +81,17 @@ describe('the Pulumi program registers exactly what cdk8s synth writes', () => {
 });
 
 describe('config', () => {
-  test('a promoted version changes the model URI the server loads, and nothing else', async () => {
+  test('a promoted version changes the model URI the server loads and the drift check reads, and nothing else', async () => {
     // GIVEN the objects with the champion alias
     const champion = (await runProgram()).run.kubernetes().map((r) => r.inputs);
     // WHEN the promotion pipeline pins version 7
     const pinned = (await runProgram({ modelName: 'fraud-detector', modelVersion: '7' })).run.kubernetes().map((r) => r.inputs);
-    // THEN exactly one field differs: the model server's --model-uri value
+    // THEN exactly two fields differ: the model server's --model-uri, and the drift check's
+    // --reference (the training data of the version served)
     const differences = diff(champion.sort(byKey), pinned.sort(byKey), '');
-    expect(differences).toEqual([
-      expect.stringMatching(/^apps\/v1 Deployment mlops\/fraud-detector: spec\.template\.spec\.containers\[0\]\.args\[1\]: "models:\/fraud-detector@champion" -> "models:\/fraud-detector\/7"$/),
+    expect(differences.sort()).toEqual([
+      'apps/v1 Deployment mlops/fraud-detector: spec.template.spec.containers[0].args[1]: "models:/fraud-detector@champion" -> "models:/fraud-detector/7"',
+      'batch/v1 CronJob mlops/fraud-detector-drift: spec.jobTemplate.spec.template.spec.containers[0].args[2]: "models:/fraud-detector@champion" -> "models:/fraud-detector/7"',
     ]);
   });
 
@@ -107,9 +109,8 @@ describe('config', () => {
     expect(images['Deployment/fraud-detector']).toEqual([
       'model-server=registry.example.com/fraud/model-server:2.0.1', 'metrics-proxy=registry.example.com/mirror/node:22.12.0-alpine3.21',
     ]);
-    for (const [name, list] of Object.entries(images)) {
-      if (name.startsWith('CronJob/')) expect(list).toEqual(['drift-check=registry.example.com/mirror/node:22.12.0-alpine3.21']);
-    }
+    expect(images['CronJob/fraud-detector-drift']).toEqual(['drift-check=registry.example.com/mirror/node:22.12.0-alpine3.21']);
+    expect(images['Deployment/pushgateway']).toEqual(['pushgateway=prom/pushgateway:v1.11.0']);
   });
 
   test.each([

@@ -2,9 +2,9 @@
 // ReferenceStack in examples/reference-stack.ts, from the Pulumi components. The test
 // test/pulumi-program.test.ts fails whenever the two stop writing the same manifests.
 import * as pulumi from '@pulumi/pulumi';
-import { Duration, Size } from 'cdk8s';
-import { ArtifactStore, Cpu, Images, RegistryDatabase, ScalingMetric, ServingRuntime } from '../../src';
-import { ModelRegistry, ModelService } from '../../src/pulumi';
+import { Cron, Duration, Size } from 'cdk8s';
+import { ArtifactStore, Cpu, DriftData, Images, RegistryDatabase, ScalingMetric, ServingRuntime } from '../../src';
+import { DriftMonitor, ModelRegistry, ModelService, PrometheusAlerts } from '../../src/pulumi';
 
 /** What a deployment of the reference stack may change: the Pulumi config of Pulumi.yaml. */
 export interface ReferenceStackSettings {
@@ -19,9 +19,9 @@ export interface ReferenceStackSettings {
   /** Node.js image of the metrics proxy and the drift checker. @default Images.NODE */
   readonly nodeImage?: pulumi.Input<string>;
   /**
-   * A registry version of fraud-detector to serve instead of the `champion` alias: set by the
-   * model-promotion pipeline, so a promotion rolls the pods to the version it names (the alias
-   * is resolved only when a pod starts).
+   * A registry version of fraud-detector to serve (and to check drift against) instead of the
+   * `champion` alias: set by the model-promotion pipeline, so a promotion rolls the pods to the
+   * version it names (the alias is resolved only when a pod starts).
    * @default - the `champion` alias
    */
   readonly modelVersion?: number;
@@ -34,6 +34,8 @@ export const MODEL_NAME = 'fraud-detector';
 export interface ReferenceStackComponents {
   readonly registry: ModelRegistry;
   readonly fraudDetector: ModelService;
+  readonly fraudDrift: DriftMonitor;
+  readonly alerts: PrometheusAlerts;
 }
 
 /** Declares the reference stack; `opts` go to every component (e.g. a kubernetes provider). */
@@ -80,7 +82,32 @@ export function deployReferenceStack(settings: ReferenceStackSettings = {}, opts
     accuracyFloor: 0.9,
   }, opts);
 
-  return { registry, fraudDetector };
+  // Hourly: today's production traffic against the training data of the version served (the
+  // champion, or the pinned version after a promotion, so the reference follows the model).
+  // The credentials of the data bucket live in Secret drift-data-s3, created outside this stack.
+  const fraudDrift = new DriftMonitor(`${MODEL_NAME}-drift`, {
+    monitoring,
+    modelService: fraudDetector,
+    image: settings.nodeImage,
+    reference: DriftData.registryModel(model),
+    current: DriftData.uri('s3://mlops-data/fraud-detector/dt={{ds}}/*.parquet'),
+    schedule: Cron.hourly(),
+    features: ['amount', 'hour', 'merchant_risk', 'distance_km', 'transactions_24h', 'foreign'],
+    labelColumn: 'is_fraud',
+    predictionColumn: 'prediction',
+    s3AccessKeyId: { secretName: 'drift-data-s3', key: 'access-key-id' },
+    s3SecretAccessKey: { secretName: 'drift-data-s3', key: 'secret-access-key' },
+  }, opts);
+
+  // Alerts on all of the above, and a Grafana dashboard for fraud-detector.
+  const alerts = new PrometheusAlerts('alerts', {
+    monitoring,
+    modelServices: [fraudDetector],
+    driftMonitors: [fraudDrift],
+    registries: [registry],
+  }, opts);
+
+  return { registry, fraudDetector, fraudDrift, alerts };
 }
 
 /**
