@@ -19,14 +19,20 @@
  * - The test process stays outside the namespaces; it reaches Services and pods through a
  *   gateway in the node namespace (a Unix socket; see kube-proxy.js), so its requests carry
  *   the same Host headers an in-cluster client sends. Clients that are not pods (the test, the
- *   training script) run in the node namespace.
- * - Images. No image is pulled. An image maps to local programs (IMAGES below): the MLflow image
- *   to this repository's .venv (PATH starts with .venv/bin, so `mlflow` and `python` are the
- *   virtualenv's; the version must equal the image tag's), plus the packages the `-full` image
- *   carries that python/requirements.txt lacks (test/rehearsal/mlflow-image-extras.txt,
- *   installed into .cache/rehearsal and put on PYTHONPATH); postgres to Debian's PostgreSQL 15
+ *   training script) run in the node namespace. Pods see every connection that came through
+ *   a Service from 10.244.0.1 (kube-proxy here is a userspace proxy, not iptables DNAT), and
+ *   a Service without a ready endpoint closes connections instead of refusing them.
+ * - Images. No image is pulled. An image maps to local programs (imageTable below): the MLflow
+ *   image to this repository's .venv (PATH starts with .venv/bin, so `mlflow` and `python` are
+ *   the virtualenv's; its MLflow version must equal the image tag's; the image has Python 3.11
+ *   too), plus packages the `-full` image carries that python/requirements.txt lacks
+ *   (test/rehearsal/mlflow-image-extras.txt: prometheus-flask-exporter, Flask-WTF; installed
+ *   into .cache/rehearsal and put on PYTHONPATH); postgres to Debian's PostgreSQL 15
  *   (/usr/lib/postgresql/15/bin; the major version must equal the tag's); node to the `node`
  *   running jest (Node 20 here, the image has Node 22; the bundles target node20).
+ *   The virtualenv's interpreter sits under /root (pyenv), which the pod's uid cannot enter:
+ *   for MLflow-image processes a shell in the process's private mount namespace covers /root
+ *   with an empty 0755 tmpfs holding only a bind mount of the interpreter's directory.
  * - Entrypoints. A container with `command` runs exactly command + args. Without one the image's
  *   ENTRYPOINT applies; the postgres image's docker-entrypoint.sh is emulated: on an empty PGDATA,
  *   `initdb --username=$POSTGRES_USER --pwfile=<POSTGRES_PASSWORD>`, the image's
@@ -54,11 +60,13 @@
  *   supplementary group fsGroup, no_new_privs, no capabilities (bounding set empty). PostgreSQL
  *   runs as the machine's `postgres` system user instead of uid 999: initdb and postgres need
  *   their uid in /etc/passwd, which the image provides for 999 and this machine for `postgres`.
- *   The working directory is an empty root-owned read-only directory. Not enforced:
- *   readOnlyRootFilesystem beyond that (the machine's own permissions apply: uid 1000 cannot
- *   write outside the mounts and world-writable places), seccomp RuntimeDefault, resource
- *   requests and limits (no cgroups; the worker counts in args are what limits imply), the
- *   machine's hostname (pods do not get their own UTS namespace).
+ *   Conversely uid 1000 has a passwd entry here but not in the MLflow image, so a program that
+ *   looks its user up could pass here and fail there. The working directory is an empty
+ *   root-owned read-only directory. Not enforced: readOnlyRootFilesystem beyond that (the
+ *   machine's own permissions apply: uid 1000 cannot write outside the mounts and
+ *   world-writable places), seccomp RuntimeDefault, resource requests and limits (no cgroups;
+ *   the worker counts in args are what the limits imply), the pod's hostname (pods share the
+ *   machine's UTS namespace).
  * - Lifecycle. Pods start on request, one per workload (`<workload>-<ordinal>`, IP kept across
  *   restarts; replicas and HPA minimums are not honoured). Init containers run in order and
  *   must exit 0; then all containers start and the harness polls each container's startup
