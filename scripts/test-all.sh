@@ -11,6 +11,8 @@ echo "== Debian packages (PostgreSQL, Prometheus, Pushgateway, Alertmanager)"
 bash scripts/setup-debian.sh
 echo "== Python virtualenv (.venv: MLflow, scikit-learn, scipy)"
 bash scripts/setup-python.sh
+echo "== Go tools (actionlint, from the Go module proxy)"
+bash scripts/setup-go-tools.sh
 
 echo "== unit, snapshot, schema and property tests"
 npm run --silent test:unit
