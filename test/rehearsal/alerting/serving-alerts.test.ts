@@ -9,7 +9,7 @@
  * objectives (p99 0.5 s, 5 % errors):
  * - slow-model answers after 700 ms          -> ModelHighLatency must reach the webhook;
  * - failing-model answers 500 to 1 in 4      -> ModelHighErrorRate must reach the webhook;
- * - fast-model answers at once, 500 to 1 in 50 (2 %, under the objective) -> nothing may fire.
+ * - fast-model answers at once, 500 to 1 in 100 (1 %, under the objective) -> nothing may fire.
  * Running them together means the quiet model had exactly as long to fire as the noisy ones.
  *
  * What differs from a pod, besides what monitoring.ts lists: the three "pods" share this
@@ -38,7 +38,7 @@ interface ModelBehaviour {
 const MODELS: Record<string, ModelBehaviour> = {
   'slow-model': { delayMs: 700, errorEvery: 0, clients: 3 },
   'failing-model': { delayMs: 2, errorEvery: 4, clients: 2 },
-  'fast-model': { delayMs: 2, errorEvery: 50, clients: 2 },
+  'fast-model': { delayMs: 2, errorEvery: 100, clients: 2 },
 };
 
 function synthesize(): any[] {
