@@ -22,6 +22,8 @@ function hourlyDrift(overrides: Partial<IDriftMonitor> = {}): IDriftMonitor {
     reportsQuality: true,
     qualityMetrics: ['accuracy', 'precision', 'recall', 'f1'],
     pushgatewayJob: 'pushgateway',
+    driftShare: 0.5,
+    shardCount: 1,
     ...overrides,
   };
 }
@@ -248,6 +250,19 @@ describe('PrometheusAlerts', () => {
     expect(owned.expr).toContain('kube_job_owner{namespace="mlops",owner_kind="CronJob",owner_name="fraud-detector-drift"}');
     expect(owned.labels).toEqual({ cronjob: 'fraud-detector-drift' });
     for (const alert of allRules(objects).filter((r) => r.alert)) expect(alert.labels.cronjob).toBe('fraud-detector-drift');
+  });
+
+  test('a sharded drift check judges the dataset on every feature of every shard', () => {
+    // GIVEN a check split over three pods, each pushing a group (label shard) for its features
+    const chart = newChart();
+    const alerts = new PrometheusAlerts(chart, 'alerts');
+    // WHEN
+    alerts.addDriftMonitor(hourlyDrift({ shardCount: 3, driftShare: 0.3 }));
+    const objects = synth(chart);
+    // THEN the share is recomputed over all features, not taken from one shard's verdict
+    const sel = 'job="mlops-drift",namespace="mlops",model="fraud-detector"';
+    expect(alertRules(objects, 'ModelDriftDetected')[0].expr)
+      .toBe(`sum by (namespace, model) (mlops_drift_detected{${sel}}) / count by (namespace, model) (mlops_drift_detected{${sel}}) >= 0.3`);
   });
 
   test('takes the DriftMonitor construct: its CronJob name, schedule period and quality metrics', () => {

@@ -19,4 +19,11 @@ export interface IDriftMonitor {
   readonly qualityMetrics: string[];
   /** Kubernetes name of the Service of the Pushgateway that receives the metrics. */
   readonly pushgatewayJob: string;
+  /** Share of drifted features (0..1] at which the dataset counts as drifted. */
+  readonly driftShare: number;
+  /**
+   * Pods that split the features (an Indexed Job); each pushes its own group with label
+   * `shard`, and its dataset verdict covers only its features.
+   */
+  readonly shardCount: number;
 }

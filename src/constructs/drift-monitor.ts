@@ -188,6 +188,8 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
   public readonly reportsQuality: boolean;
   public readonly qualityMetrics: string[];
   public readonly pushgatewayJob: string;
+  public readonly driftShare: number;
+  public readonly shardCount: number;
   /** The CronJob. */
   public readonly cronJob: k8s.KubeCronJob;
   /** The arguments of the checker, as the container runs them. */
@@ -274,6 +276,8 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     if (p.sampleSeed !== undefined && sampleRows === undefined) throw fail('sampleSeed', p.sampleSeed, 'is set without sampleRows', 'set sampleRows, or drop sampleSeed');
 
     const parallelism = requireInteger(KIND, this, 'parallelism', p.parallelism ?? 1, 1, 100);
+    this.driftShare = driftShare;
+    this.shardCount = parallelism;
     if (parallelism > 1 && (features === undefined || features.length < parallelism)) {
       throw fail('parallelism', parallelism, `needs at least as many listed features (${features?.length ?? 'none listed'})`, 'list features explicitly, or lower parallelism');
     }

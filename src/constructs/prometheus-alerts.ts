@@ -513,7 +513,11 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
       {
         alert: 'ModelDriftDetected',
         // No `for` on drift results: they are batch results, constant until the next run.
-        expr: `max by (namespace, model) (mlops_drift_dataset_drifted{${sel}}) > 0`,
+        // A sharded check's pods each judge only their features, so across shards the
+        // dataset verdict is recomputed from every feature's result.
+        expr: monitor.shardCount > 1
+          ? `sum by (namespace, model) (mlops_drift_detected{${sel}}) / count by (namespace, model) (mlops_drift_detected{${sel}}) >= ${monitor.driftShare}`
+          : `max by (namespace, model) (mlops_drift_dataset_drifted{${sel}}) > 0`,
         labels: { severity: 'warning', ...base },
         annotations: annotate('ModelDriftDetected',
           `Data drift detected for model ${m}`,

@@ -28,6 +28,8 @@ export class DriftMonitor extends pulumi.ComponentResource implements IDriftMoni
   public readonly reportsQuality: boolean;
   public readonly qualityMetrics: string[];
   public readonly pushgatewayJob: string;
+  public readonly driftShare: number;
+  public readonly shardCount: number;
   /** Where the checks push their results: the Pushgateway this component deployed, or the one passed in. */
   public readonly pushgateway: IPushgateway;
   /** Every synthesized object with its resource, in synthesis order. */
@@ -52,6 +54,8 @@ export class DriftMonitor extends pulumi.ComponentResource implements IDriftMoni
     this.reportsQuality = construct.reportsQuality;
     this.qualityMetrics = construct.qualityMetrics;
     this.pushgatewayJob = construct.pushgatewayJob;
+    this.driftShare = construct.driftShare;
+    this.shardCount = construct.shardCount;
     this.pushgateway = args.pushgateway ?? Pushgateway.of(chart);
     this.resources = registerObjects(this, chart, { pending, dependsOn: dependencies(opts.dependsOn) });
     this.registerOutputs({ name: this.name, namespace: this.namespace, pushgatewayUrl: this.pushgateway.url });

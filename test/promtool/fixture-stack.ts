@@ -31,6 +31,8 @@ export function fixtureRules(): any[] {
     reportsQuality: true,
     qualityMetrics: ['accuracy', 'precision', 'recall', 'f1'],
     pushgatewayJob: 'pushgateway',
+    driftShare: 0.5,
+    shardCount: 1,
   };
   new PrometheusAlerts(chart, 'alerts', {
     modelServices: [service],

@@ -43,7 +43,7 @@ function variantRules(): any[] {
     runbookUrl: 'https://wiki.example.com/ml/runbooks',
     driftMonitors: [{
       name: 'ranker-drift', namespace: 'serving', modelName: 'ranker_v2.1', schedulePeriod: Duration.minutes(90),
-      reportsQuality: false, qualityMetrics: [], pushgatewayJob: 'pushgateway',
+      reportsQuality: false, qualityMetrics: [], pushgatewayJob: 'pushgateway', driftShare: 0.3, shardCount: 3,
     }],
     registries: [{ name: 'registry', namespace: 'ml-platform' }],
   });
