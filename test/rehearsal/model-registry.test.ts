@@ -128,7 +128,7 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
 
     // THEN it succeeded without a Host-header rejection
     expect({ code: result.code, tail: result.code === 0 ? '' : result.output.slice(-3000) }).toEqual({ code: 0, tail: '' });
-    expect(result.output).not.toMatch(/403|Invalid Host header/);
+    expect(result.output).not.toMatch(/\b403\b|Invalid Host header/);
     training = JSON.parse(result.output.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
     expect(training.model_version).toBe('1');
     expect(training.metrics.accuracy).toBeGreaterThanOrEqual(0.9);
@@ -151,7 +151,7 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
     // GIVEN the champion registered in step 2
     // WHEN the fraud-detector pod starts (model server loads the model from the registry)
     const pod = await cluster.startPod('Deployment', 'fraud-detector');
-    expect(pod.log('model-server')).not.toMatch(/403|Invalid Host header/);
+    expect(pod.log('model-server')).not.toMatch(/\b403\b|Invalid Host header/);
 
     // THEN predictions come back through the Service (port 80 -> proxy 8080 -> model server 8081)
     const rows = [

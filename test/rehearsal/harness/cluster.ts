@@ -862,15 +862,28 @@ function nodeProgram(): ImageProgram {
   return { description: `Node.js ${process.version} (this machine)`, path: [path.dirname(process.execPath), '/usr/bin', '/bin'], env: {} };
 }
 
-/** Installs test/rehearsal/mlflow-image-extras.txt into .cache once per content. */
+/**
+ * Installs test/rehearsal/mlflow-image-extras.txt into .cache once per content. Installs into
+ * a private directory and renames it into place, so concurrent runs never see half a tree.
+ */
 function ensurePythonExtras(): void {
   const want = createHash('sha256').update(fs.readFileSync(EXTRAS_FILE)).digest('hex');
-  const stamp = path.join(EXTRAS_DIR, '.requirements.sha256');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
+  const stampOf = (dir: string) => path.join(dir, '.requirements.sha256');
+  const current = () => fs.existsSync(stampOf(EXTRAS_DIR)) && fs.readFileSync(stampOf(EXTRAS_DIR), 'utf8') === want;
+  if (current()) return;
   if (!fs.existsSync(path.join(VENV, 'bin', 'python'))) throw new Error(`${VENV} is missing; run scripts/setup-python.sh`);
-  fs.rmSync(EXTRAS_DIR, { recursive: true, force: true });
-  execFileSync(path.join(VENV, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', EXTRAS_DIR, '-r', EXTRAS_FILE], { stdio: 'inherit' });
-  fs.writeFileSync(stamp, want);
+  const staging = `${EXTRAS_DIR}.${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  execFileSync(path.join(VENV, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', staging, '-r', EXTRAS_FILE], { stdio: 'inherit' });
+  fs.writeFileSync(stampOf(staging), want);
+  if (current()) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    return;
+  }
+  const old = `${EXTRAS_DIR}.old.${process.pid}`;
+  if (fs.existsSync(EXTRAS_DIR)) fs.renameSync(EXTRAS_DIR, old);
+  fs.renameSync(staging, EXTRAS_DIR);
+  fs.rmSync(old, { recursive: true, force: true });
 }
 
 // ------------------------------------------------------------------ helpers
