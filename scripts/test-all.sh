@@ -14,8 +14,17 @@ bash scripts/setup-python.sh
 echo "== Go tools (actionlint, from the Go module proxy)"
 bash scripts/setup-go-tools.sh
 
+mkdir -p .cache
+rm -f .cache/jest-unit.json .cache/jest-rehearsal.json
 echo "== unit, snapshot, schema and property tests"
-npm run --silent test:unit
+npm run --silent test:unit -- --json --outputFile=.cache/jest-unit.json
 echo "== rehearsal tests (real programs)"
-npm run --silent test:rehearsal
+npm run --silent test:rehearsal -- --json --outputFile=.cache/jest-rehearsal.json
 echo "== all tiers passed in $((SECONDS - started)) s"
+# One plain closing line over both tiers, from jest's own JSON reports.
+node -e '
+  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json"].map((f) => require("./" + f));
+  const sum = (k) => tiers.reduce((n, t) => n + t[k], 0);
+  console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
+'
+
