@@ -1,4 +1,4 @@
-import { Chart, Cron, Duration, Size } from 'cdk8s';
+import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { shortestPeriodSeconds } from './cron-schedule';
 import { IDriftMonitor } from './drift-monitor-ref';
@@ -7,11 +7,12 @@ import * as k8s from './k8s';
 import { ModelReference } from './model-reference';
 import { IModelService, SecretKeySelector } from './model-service';
 import { IPushgateway, Pushgateway } from './pushgateway';
+import { requireSecretRef, requireSeconds } from './prop-checks';
 import { Cpu } from './quantities';
 import { loadRuntimeBundle } from './runtime-bundle';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 import {
-  describe, invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage,
+  invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage,
 } from './validation';
 
 /** A statistical test per feature, with its drift threshold. */
@@ -224,8 +225,8 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     } catch {
       throw fail('timeZone', timeZone, 'is not an IANA time zone', 'use e.g. "Etc/UTC" or "Europe/Berlin"');
     }
-    const startingDeadline = seconds(this, 'startingDeadline', p.startingDeadline ?? Duration.seconds(Math.max(10, Math.min(600, Math.floor(periodSeconds / 10)))), 10, periodSeconds);
-    const activeDeadline = seconds(this, 'activeDeadline', p.activeDeadline ?? Duration.seconds(Math.min(3600, periodSeconds)), 30, 7 * 86_400);
+    const startingDeadline = requireSeconds(KIND, this, 'startingDeadline', p.startingDeadline ?? Duration.seconds(Math.max(10, Math.min(600, Math.floor(periodSeconds / 10)))), 10, periodSeconds);
+    const activeDeadline = requireSeconds(KIND, this, 'activeDeadline', p.activeDeadline ?? Duration.seconds(Math.min(3600, periodSeconds)), 30, 7 * 86_400);
     if (activeDeadline > periodSeconds) {
       throw fail('activeDeadline', `${activeDeadline}s`, `is longer than the schedule period (${periodSeconds}s)`, 'shorten it, or run less often: with concurrency Forbid a slow run would skip the next');
     }
@@ -331,8 +332,8 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     if (usesS3) env.push({ name: 'AWS_REGION', value: p.s3Region ?? 'us-east-1' });
     if (p.s3EndpointUrl) env.push({ name: 'AWS_ENDPOINT_URL', value: p.s3EndpointUrl });
     if (p.s3AccessKeyId) {
-      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: secretRef(this, 's3AccessKeyId', p.s3AccessKeyId) } });
-      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: secretRef(this, 's3SecretAccessKey', p.s3SecretAccessKey!) } });
+      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId)) } });
+      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey)) } });
     }
     if (parallelism > 1) {
       env.push({ name: 'MLOPS_DRIFT_SHARD_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
@@ -401,7 +402,6 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
         },
       },
     });
-    void Chart; // the namespace comes from the model service, not the chart
   }
 }
 
@@ -453,22 +453,6 @@ function columns(scope: Construct, field: string, value: unknown): string[] | un
   return value;
 }
 
-function seconds(scope: Construct, field: string, duration: unknown, min: number, max: number): number {
-  if (!(duration instanceof Duration)) throw invalidProp(KIND, scope, field, duration, 'is not a Duration', 'use e.g. Duration.minutes(5)');
-  const s = duration.toSeconds();
-  if (!Number.isInteger(s) || s < min || s > max) {
-    throw invalidProp(KIND, scope, field, `${s}s`, `is not a whole number of seconds between ${min} and ${max}`, `use a Duration in that range (the upper bound follows the schedule)`);
-  }
-  return s;
-}
-
-function secretRef(scope: Construct, field: string, ref: SecretKeySelector): { name: string; key: string } {
-  requireDnsSubdomain(KIND, scope, `${field}.secretName`, ref?.secretName);
-  if (typeof ref.key !== 'string' || !/^[-._a-zA-Z0-9]+$/.test(ref.key)) {
-    throw invalidProp(KIND, scope, `${field}.key`, ref.key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
-  }
+function keyRef(ref: SecretKeySelector): { name: string; key: string } {
   return { name: ref.secretName, key: ref.key };
 }
-
-// Kept for error messages of props typed as unknown at runtime.
-void describe;

@@ -1,9 +1,10 @@
-import { Chart, Duration, Lazy, Size, SizeRoundingBehavior } from 'cdk8s';
+import { Chart, Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Images } from './images';
 import * as k8s from './k8s';
 import { Monitoring } from './monitoring';
 import { NetworkPeer } from './network-peer';
+import { requireMebibytes, requireSeconds, requireStringMap } from './prop-checks';
 import { Cpu } from './quantities';
 import { loadRuntimeBundle } from './runtime-bundle';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
@@ -245,12 +246,12 @@ export class ModelService extends Construct implements IModelService {
     }
     const memoryRequest = p.memoryRequest ?? Size.gibibytes(2);
     const memoryLimit = p.memoryLimit ?? memoryRequest;
-    const memRequestMib = mebibytes(this, 'memoryRequest', memoryRequest);
-    const memLimitMib = mebibytes(this, 'memoryLimit', memoryLimit);
+    const memRequestMib = requireMebibytes(KIND, this, 'memoryRequest', memoryRequest);
+    const memLimitMib = requireMebibytes(KIND, this, 'memoryLimit', memoryLimit);
     if (memRequestMib > memLimitMib) {
       throw fail('memoryRequest', `${memRequestMib}Mi`, `is above memoryLimit (${memLimitMib}Mi)`, 'lower memoryRequest or raise memoryLimit');
     }
-    const scratchMib = mebibytes(this, 'scratchSize', p.scratchSize ?? Size.gibibytes(1));
+    const scratchMib = requireMebibytes(KIND, this, 'scratchSize', p.scratchSize ?? Size.gibibytes(1));
     const gpuCount = requireInteger(KIND, this, 'gpuCount', p.gpuCount ?? 0, 0, 16);
     const gpuResourceName = p.gpuResourceName ?? 'nvidia.com/gpu';
     if (p.gpuResourceName !== undefined && gpuCount === 0) {
@@ -264,8 +265,8 @@ export class ModelService extends Construct implements IModelService {
     this.workers = Math.max(1, Math.floor(cpuLimit.millicores / 1000));
 
     // ---- probes and timing
-    const startupSeconds = durationSeconds(this, 'startupTimeout', p.startupTimeout ?? Duration.minutes(10), 10, 3600);
-    const graceSeconds = durationSeconds(this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 15, 3600);
+    const startupSeconds = requireSeconds(KIND, this, 'startupTimeout', p.startupTimeout ?? Duration.minutes(10), 10, 3600);
+    const graceSeconds = requireSeconds(KIND, this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 15, 3600);
 
     // ---- metrics
     const ownMetrics = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort }).metrics;
@@ -321,10 +322,10 @@ export class ModelService extends Construct implements IModelService {
       'app.kubernetes.io/part-of': 'mlops',
       'app.kubernetes.io/managed-by': 'mlops-constructs',
     };
-    const podAnnotations = p.podAnnotations === undefined ? {} : requireStringMap(this, 'podAnnotations', p.podAnnotations);
+    const podAnnotations = p.podAnnotations === undefined ? {} : requireStringMap(KIND, this, 'podAnnotations', p.podAnnotations);
     const monitoring = Monitoring.of(this);
     const serviceMonitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', p.serviceMonitorLabels ?? monitoring.serviceMonitorLabels);
-    const scrapeSeconds = durationSeconds(this, 'scrapeInterval', p.scrapeInterval ?? monitoring.scrapeInterval, 5, 600);
+    const scrapeSeconds = requireSeconds(KIND, this, 'scrapeInterval', p.scrapeInterval ?? monitoring.scrapeInterval, 5, 600);
 
     // ---- env
     for (const e of this.runtimeContainer.env) {
@@ -349,7 +350,7 @@ export class ModelService extends Construct implements IModelService {
       }
       if (p.ingressClassName !== undefined) requireDnsSubdomain(KIND, this, 'ingressClassName', p.ingressClassName);
       if (p.ingressTlsSecretName !== undefined) requireDnsSubdomain(KIND, this, 'ingressTlsSecretName', p.ingressTlsSecretName);
-      if (p.ingressAnnotations !== undefined) requireStringMap(this, 'ingressAnnotations', p.ingressAnnotations);
+      if (p.ingressAnnotations !== undefined) requireStringMap(KIND, this, 'ingressAnnotations', p.ingressAnnotations);
     } else {
       for (const field of ['ingressClassName', 'ingressTlsSecretName', 'ingressAnnotations'] as const) {
         if (p[field] !== undefined) throw fail(field, p[field], 'is set without ingressHost', 'set ingressHost to create the Ingress, or drop the field');
@@ -693,43 +694,6 @@ function contractRelabelings(m: NonNullable<RuntimeContainer['metrics']>): Servi
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function mebibytes(scope: Construct, field: string, size: unknown): number {
-  if (!(size instanceof Size)) {
-    throw invalidProp(KIND, scope, field, size, 'is not a Size', 'use e.g. Size.gibibytes(2)');
-  }
-  let mib: number;
-  try {
-    mib = size.toMebibytes({ rounding: SizeRoundingBehavior.FAIL });
-  } catch {
-    throw invalidProp(KIND, scope, field, size.toString(), 'is not a whole number of MiB', 'use Size.mebibytes(n) or Size.gibibytes(n)');
-  }
-  if (!Number.isInteger(mib) || mib < 16 || mib > 4 * 1024 * 1024) {
-    throw invalidProp(KIND, scope, field, `${mib}Mi`, 'is not between 16 MiB and 4 TiB', 'use e.g. Size.gibibytes(2)');
-  }
-  return mib;
-}
-
-function durationSeconds(scope: Construct, field: string, duration: unknown, min: number, max: number): number {
-  if (!(duration instanceof Duration)) {
-    throw invalidProp(KIND, scope, field, duration, 'is not a Duration', 'use e.g. Duration.seconds(30)');
-  }
-  const seconds = duration.toSeconds();
-  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
-    throw invalidProp(KIND, scope, field, `${seconds}s`, `is not a whole number of seconds between ${min} and ${max}`, `use e.g. Duration.seconds(${min})`);
-  }
-  return seconds;
-}
-
-function requireStringMap(scope: Construct, field: string, map: unknown): Record<string, string> {
-  if (map === null || typeof map !== 'object' || Array.isArray(map)) {
-    throw invalidProp(KIND, scope, field, map, 'is not a map of strings', 'pass an object of string values');
-  }
-  for (const [key, value] of Object.entries(map)) {
-    if (typeof value !== 'string') throw invalidProp(KIND, scope, `${field}["${key}"]`, value, 'is not a string', 'quote the value');
-  }
-  return map as Record<string, string>;
 }
 
 function toleration(scope: Construct, i: number, t: Toleration): k8s.Toleration {
