@@ -2,9 +2,11 @@
 // ReferenceStack in examples/reference-stack.ts, from the Pulumi components. The test
 // test/pulumi-program.test.ts fails whenever the two stop writing the same manifests.
 import * as pulumi from '@pulumi/pulumi';
-import { Cron, Duration, Size } from 'cdk8s';
-import { ArtifactStore, Cpu, DriftData, Images, RegistryDatabase, ScalingMetric, ServingRuntime } from '../../src';
+import { Images } from '../../src';
 import { DriftMonitor, ModelRegistry, ModelService, PrometheusAlerts } from '../../src/pulumi';
+import { fraudDetectorProps, fraudDriftProps, MODEL_NAME, registryProps } from '../reference-stack-props';
+
+export { MODEL_NAME };
 
 /** What a deployment of the reference stack may change: the Pulumi config of Pulumi.yaml. */
 export interface ReferenceStackSettings {
@@ -27,9 +29,6 @@ export interface ReferenceStackSettings {
   readonly modelVersion?: number;
 }
 
-/** The served model of the reference stack. */
-export const MODEL_NAME = 'fraud-detector';
-
 /** The components of a deployed reference stack. */
 export interface ReferenceStackComponents {
   readonly registry: ModelRegistry;
@@ -43,60 +42,25 @@ export function deployReferenceStack(settings: ReferenceStackSettings = {}, opts
   const namespace = settings.namespace ?? 'mlops';
   const monitoring = { serviceMonitorLabels: { release: settings.monitoringRelease ?? 'kube-prometheus-stack' } };
 
-  // MLflow with its own PostgreSQL (the password lives in Secret mlflow-postgres, created
-  // outside this stack) and artifacts on a volume, hence one replica.
-  const registry = new ModelRegistry('mlflow', {
-    namespace,
-    monitoring,
-    image: settings.mlflowImage,
-    database: RegistryDatabase.inCluster({
-      passwordSecret: { secretName: 'mlflow-postgres', key: 'password' },
-      storageSize: Size.gibibytes(20),
-    }),
-    artifacts: ArtifactStore.volume({ size: Size.gibibytes(50) }),
-    replicas: 1,
-    cpuRequest: Cpu.millis(500),
-    cpuLimit: Cpu.cores(2),
-    memoryRequest: Size.gibibytes(1),
-    memoryLimit: Size.gibibytes(2),
-  }, opts);
+  const registry = new ModelRegistry('mlflow', { ...registryProps(), namespace, monitoring, image: settings.mlflowImage }, opts);
 
   const model = settings.modelVersion === undefined
     ? registry.model(MODEL_NAME, { alias: 'champion' })
     : registry.model(MODEL_NAME, { version: settings.modelVersion });
   const fraudDetector = new ModelService(MODEL_NAME, {
+    ...fraudDetectorProps(model),
     namespace,
     monitoring,
-    runtime: ServingRuntime.mlflow({ model }),
     image: settings.modelServerImage ?? settings.mlflowImage,
     metricsProxyImage: settings.nodeImage,
-    replicas: 2,
-    maxReplicas: 10,
-    scaleOn: [ScalingMetric.cpu(70)],
-    cpuRequest: Cpu.cores(1),
-    cpuLimit: Cpu.cores(2),
-    memoryRequest: Size.gibibytes(2),
-    memoryLimit: Size.gibibytes(3),
-    latencyObjective: Duration.millis(500),
-    errorRateObjective: 0.05,
-    accuracyFloor: 0.9,
   }, opts);
 
-  // Hourly: today's production traffic against the training data of the version served (the
-  // champion, or the pinned version after a promotion, so the reference follows the model).
-  // The credentials of the data bucket live in Secret drift-data-s3, created outside this stack.
+  // The drift check's reference follows the version served (the champion, or the pinned
+  // version after a promotion).
   const fraudDrift = new DriftMonitor(`${MODEL_NAME}-drift`, {
+    ...fraudDriftProps(fraudDetector, model),
     monitoring,
-    modelService: fraudDetector,
     image: settings.nodeImage,
-    reference: DriftData.registryModel(model),
-    current: DriftData.uri('s3://mlops-data/fraud-detector/dt={{ds}}/*.parquet'),
-    schedule: Cron.hourly(),
-    features: ['amount', 'hour', 'merchant_risk', 'distance_km', 'transactions_24h', 'foreign'],
-    labelColumn: 'is_fraud',
-    predictionColumn: 'prediction',
-    s3AccessKeyId: { secretName: 'drift-data-s3', key: 'access-key-id' },
-    s3SecretAccessKey: { secretName: 'drift-data-s3', key: 'secret-access-key' },
   }, opts);
 
   // Alerts on all of the above, and a Grafana dashboard for fraud-detector.
