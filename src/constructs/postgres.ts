@@ -1,6 +1,7 @@
 import { Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from './k8s';
+import type { InClusterPostgresOptions } from './registry-database';
 import type { SecretKeySelector } from './model-service';
 import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef } from './prop-checks';
 import { Cpu } from './quantities';
@@ -17,8 +18,8 @@ export const POSTGRES_USER_ID = 999;
 /** Where the data volume is mounted; PGDATA is a subdirectory because a fresh volume's root may hold lost+found. */
 export const POSTGRES_DATA_MOUNT = '/var/lib/postgresql/data';
 
-/** Properties of a PostgresDatabase. */
-export interface PostgresDatabaseProps {
+/** Properties of a PostgresDatabase: the in-cluster options a registry takes, plus where it lives. */
+export interface PostgresDatabaseProps extends InClusterPostgresOptions {
   /** Kind of the owning construct, for error messages. */
   readonly kind: string;
   /** Prefix of field names in error messages, e.g. `database.`. @default '' */
@@ -31,26 +32,6 @@ export interface PostgresDatabaseProps {
   readonly labels?: Record<string, string>;
   /** Value of `app.kubernetes.io/part-of`. @default 'mlops' */
   readonly partOf?: string;
-  /** Secret key with the password of `user`. */
-  readonly passwordSecret: SecretKeySelector;
-  /** Database created on first start. @default 'mlflow' */
-  readonly database?: string;
-  /** Role created on first start. @default 'mlflow' */
-  readonly user?: string;
-  /** Size of the data volume. @default Size.gibibytes(10) */
-  readonly storageSize?: Size;
-  /** StorageClass of the data volume. @default - the cluster's default class */
-  readonly storageClassName?: string;
-  /** Image. @default POSTGRES_IMAGE */
-  readonly image?: string;
-  /** @default Cpu.millis(250) */
-  readonly cpuRequest?: Cpu;
-  /** @default Cpu.cores(1) */
-  readonly cpuLimit?: Cpu;
-  /** @default Size.mebibytes(512) */
-  readonly memoryRequest?: Size;
-  /** @default Size.gibibytes(1) */
-  readonly memoryLimit?: Size;
 }
 
 /**
