@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import { Chart, Duration, Size } from 'cdk8s';
+import { Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ArtifactStore, ArtifactStoreBinding } from './artifact-store';
 import { Images } from './images';
@@ -14,7 +14,7 @@ import { BACKEND_STORE_URI_ENV, RegistryDatabase, RegistryDatabaseBinding } from
 import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
 import {
   invalidProp, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName, requireInteger, requireLabels,
-  requirePinnedImage,
+  requirePinnedImage, resolveNamespace,
 } from './validation';
 import { ServiceMonitor } from '../imports/monitoring.coreos.com';
 
@@ -205,11 +205,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
 
     // ---- names
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
-    const namespace = p.namespace ?? Chart.of(this).namespace;
-    if (namespace === undefined) {
-      throw fail('namespace', undefined, 'is not set on the ModelRegistry or its Chart', 'pass namespace: "mlops" (the tracking URI and allowed hosts are built from it)');
-    }
-    this.namespace = requireDnsLabel(KIND, this, 'namespace', namespace);
+    this.namespace = resolveNamespace(KIND, this, p.namespace, 'the tracking URI and allowed hosts are built from it');
     const clusterDomain = p.clusterDomain ?? 'cluster.local';
     if (!isDnsSubdomain(clusterDomain)) throw fail('clusterDomain', clusterDomain, 'is not a DNS domain', 'use the kubelet\'s --cluster-domain, usually "cluster.local"');
     const servicePort = requireInteger(KIND, this, 'servicePort', p.servicePort ?? SERVER_PORT, 1, 65535);

@@ -1,4 +1,4 @@
-import { Chart, Duration, Lazy, Size } from 'cdk8s';
+import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Images } from './images';
 import * as k8s from './k8s';
@@ -12,7 +12,7 @@ import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
 import {
   describe, invalidProp, isDnsLabel, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName,
-  requireInteger, requireLabels, requirePinnedImage,
+  requireInteger, requireLabels, requirePinnedImage, resolveNamespace,
 } from './validation';
 import { ScaledObject as KedaScaledObject } from '../imports/keda.sh';
 import {
@@ -191,11 +191,7 @@ export class ModelService extends Construct implements IModelService {
 
     // ---- names
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
-    const namespace = p.namespace ?? Chart.of(this).namespace;
-    if (namespace === undefined) {
-      throw fail('namespace', undefined, 'is not set on the ModelService or its Chart', 'pass namespace: "mlops" (explicit namespaces keep Service DNS names and metric labels stable)');
-    }
-    this.namespace = requireDnsLabel(KIND, this, 'namespace', namespace);
+    this.namespace = resolveNamespace(KIND, this, p.namespace, 'explicit namespaces keep Service DNS names and metric labels stable');
     this.modelName = p.modelName ?? this.name;
     if (typeof this.modelName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(this.modelName)) {
       throw fail('modelName', this.modelName, 'is not a usable metric label value', 'use at most 63 letters, digits, "_", "." or "-"');

@@ -5,7 +5,7 @@ import { Images } from './images';
 import * as k8s from './k8s';
 import { Monitoring } from './monitoring';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
-import { invalidProp, requireDnsLabel, requireLabels, requirePinnedImage } from './validation';
+import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from './validation';
 
 /** A Prometheus Pushgateway that batch jobs push their metrics to. */
 export interface IPushgateway {
@@ -68,11 +68,7 @@ export class Pushgateway extends Construct implements IPushgateway {
   constructor(scope: Construct, id: string, props: PushgatewayProps = {}) {
     super(scope, id);
     const name = requireDnsLabel(KIND, this, 'name', props.name ?? 'pushgateway');
-    const namespace = props.namespace ?? Chart.of(this).namespace;
-    if (namespace === undefined) {
-      throw invalidProp(KIND, this, 'namespace', undefined, 'is not set on the Pushgateway or its Chart', 'pass namespace: "mlops"');
-    }
-    this.namespace = requireDnsLabel(KIND, this, 'namespace', namespace);
+    this.namespace = resolveNamespace(KIND, this, props.namespace);
     const image = requirePinnedImage(KIND, this, 'image', props.image ?? Images.PUSHGATEWAY);
     const monitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', props.serviceMonitorLabels ?? Monitoring.of(this).serviceMonitorLabels);
     this.serviceName = name;

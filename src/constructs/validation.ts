@@ -1,3 +1,4 @@
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 
 /**
@@ -124,4 +125,17 @@ export function requirePinnedImage(kind: string, scope: Construct, field: string
       'add a version tag (":1.4.2") or a digest ("@sha256:..."); "latest" and untagged images change under a running Deployment');
   }
   return image;
+}
+
+/**
+ * The namespace a construct's objects go to: the explicit prop, else its Chart's. Throws when
+ * neither is set (explicit namespaces keep DNS names and metric labels stable) or when it is
+ * not a DNS-1123 label. `why` ends the fix, e.g. "the tracking URI is built from it".
+ */
+export function resolveNamespace(kind: string, scope: Construct, explicit: unknown, why?: string): string {
+  const namespace = explicit ?? Chart.of(scope).namespace;
+  if (namespace === undefined) {
+    throw invalidProp(kind, scope, 'namespace', undefined, `is not set on the ${kind} or its Chart`, `pass namespace: "mlops"${why ? ` (${why})` : ''}`);
+  }
+  return requireDnsLabel(kind, scope, 'namespace', namespace);
 }
