@@ -14,7 +14,7 @@
  * - Debian's Pushgateway is 1.5.1; the manifest pins the upstream image v1.11.0. The push
  *   API (PUT /metrics/job/...) and exposition are the same in both.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
@@ -23,33 +23,13 @@ import { Testing } from 'cdk8s';
 import { DriftData, DriftMonitor, ModelRegistryRef, ModelService, ServingRuntime } from '../../src';
 import { container, newChart, only } from '../support/synth-helpers';
 import { parseExposition } from '../runtime/prometheus-text';
+import { type Pushgateway, startPushgateway } from '../runtime/pushgateway';
 
 const ROOT = path.join(__dirname, '..', '..');
-const PUSHGATEWAY_BINARY = '/usr/bin/prometheus-pushgateway';
 const E2E = path.join(ROOT, 'test', 'fixtures', 'drift', 'e2e');
 const e2e = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'drift', 'e2e.json'), 'utf8'));
 
 interface Running { readonly port: number; stop(): Promise<void> }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = http.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function get(port: number, pathname: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -85,32 +65,10 @@ async function startDataServer(today: string): Promise<Running & { requests: str
 }
 
 /** Runs the synthesized Pushgateway container's arguments with the Debian binary. */
-async function startPushgateway(args: string[], dataDir: string): Promise<Running> {
-  if (!fs.existsSync(PUSHGATEWAY_BINARY)) {
-    throw new Error(`${PUSHGATEWAY_BINARY} is missing; scripts/setup-debian.sh installs it (the rehearsal runs the real program)`);
-  }
-  const port = await freePort();
-  const localArgs = args.map((a) => a
+function startSynthesizedPushgateway(args: string[], dataDir: string): Promise<Pushgateway> {
+  return startPushgateway((port) => args.map((a) => a
     .replace(/^--web\.listen-address=:(\d+)$/, `--web.listen-address=127.0.0.1:${port}`)
-    .replace(/=\/data\//, `=${dataDir}/`));
-  const child: ChildProcess = spawn(PUSHGATEWAY_BINARY, localArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-  try {
-    await waitFor('the Pushgateway to be ready', async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus-pushgateway exited ${child.exitCode}: ${stderr}`);
-      return (await get(port, '/-/ready')).status === 200;
-    }, 15_000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { port, stop };
+    .replace(/=\/data\//, `=${dataDir}/`)));
 }
 
 /**
@@ -154,7 +112,7 @@ describe('DriftMonitor rehearsal: the synthesized CronJob runs the real checker 
   const today = new Date().toISOString().slice(0, 10);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-drift-rehearsal-'));
   let data: Running & { requests: string[] };
-  let pushgateway: Running | undefined;
+  let pushgateway: Pushgateway | undefined;
   let objects: any[];
 
   beforeAll(async () => {
@@ -176,7 +134,7 @@ describe('DriftMonitor rehearsal: the synthesized CronJob runs the real checker 
     objects = Testing.synth(chart);
     const pushgatewayContainer = container(only(objects, 'Deployment', 'pushgateway'), 'pushgateway');
     fs.mkdirSync(path.join(work, 'pushgateway-data'));
-    pushgateway = await startPushgateway(pushgatewayContainer.args, path.join(work, 'pushgateway-data'));
+    pushgateway = await startSynthesizedPushgateway(pushgatewayContainer.args, path.join(work, 'pushgateway-data'));
   });
 
   afterAll(async () => {

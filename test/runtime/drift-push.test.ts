@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundledProgram } from './bundled-program';
 import { FIXTURES, readFixture, runDrift } from './drift-support';
-import { send, unusedPort, waitFor } from './http-helpers';
+import { send } from './http-helpers';
 import { parseExposition } from './prometheus-text';
+import { type Pushgateway, startPushgateway } from './pushgateway';
 
 /**
  * The checker pushing to a real Pushgateway (Debian's prometheus-pushgateway, installed by
@@ -12,40 +11,9 @@ import { parseExposition } from './prometheus-text';
  * as Prometheus would scrape it.
  */
 
-const BINARY = '/usr/bin/prometheus-pushgateway';
 const program = bundledProgram('mlops-drift.js', 'src/runtime/drift');
 const E2E = path.join(FIXTURES, 'e2e');
 const e2e = readFixture<{ features: string[]; expected: { quality: Record<string, number> } }>('e2e.json');
-
-interface Pushgateway {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-async function startPushgateway(): Promise<Pushgateway> {
-  if (!fs.existsSync(BINARY)) {
-    throw new Error(`${BINARY} is missing: this test runs the real Pushgateway; install it with scripts/setup-debian.sh`);
-  }
-  const port = await unusedPort();
-  const child: ChildProcess = spawn(BINARY, [`--web.listen-address=127.0.0.1:${port}`, '--persistence.file=', '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  try {
-    await waitFor('the Pushgateway to be ready', async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus-pushgateway exited ${child.exitCode}: ${stderr}`);
-      return (await send(port, '/-/ready').catch(() => ({ status: 0 }))).status === 200;
-    }, 15_000);
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url: `http://127.0.0.1:${port}`, stop };
-}
 
 /** Only our families: the Pushgateway's own summaries are not for this strict parser. */
 async function driftMetrics(url: string) {
