@@ -265,10 +265,11 @@ export class ModelService extends Construct implements IModelService {
     const graceSeconds = requireSeconds(KIND, this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 15, 3600);
 
     // ---- metrics
-    const ownMetrics = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort }).metrics;
-    const probe = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort });
+    // What the runtime is like on its own port decides whether the proxy goes in front of it.
+    const standalone = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort });
+    const ownMetrics = standalone.metrics;
     const proxied = p.metricsProxy ?? ownMetrics === undefined;
-    if (probe.loopbackOnly && !proxied) {
+    if (standalone.loopbackOnly && !proxied) {
       throw fail('metricsProxy', p.metricsProxy, `cannot be false for the ${p.runtime.kind} runtime, whose server only listens on 127.0.0.1`,
         'keep the metrics proxy: it is the only way into the pod for clients and probes');
     }
