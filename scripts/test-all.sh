@@ -5,6 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
+# Custom resources are validated against the upstream CRDs (prometheus-operator v0.93.0,
+# KEDA v2.20.2). They are not committed: the suite reads them from shared/crds beside the
+# checkout, or from MLOPS_CRDS_DIR. Fail here, once and clearly, rather than in forty tests.
+if [[ -z "${MLOPS_CRDS_DIR:-}" ]]; then
+  for candidate in ../shared/crds ../../shared/crds; do
+    if [[ -d "$candidate" ]]; then break; fi
+    candidate=""
+  done
+  if [[ -z "$candidate" ]]; then
+    echo "test-all: no CRD directory: put the shared/ folder beside this checkout, or set MLOPS_CRDS_DIR to a folder of the prometheus-operator and KEDA CRD YAML files" >&2
+    exit 2
+  fi
+elif [[ ! -d "$MLOPS_CRDS_DIR" ]]; then
+  echo "test-all: MLOPS_CRDS_DIR=$MLOPS_CRDS_DIR is not a directory" >&2
+  exit 2
+fi
+
 echo "== npm packages"
 bash scripts/setup-node.sh
 echo "== Debian packages (PostgreSQL, Prometheus, Pushgateway, Alertmanager)"
