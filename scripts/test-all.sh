@@ -6,18 +6,9 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 
 # Custom resources are validated against the upstream CRDs (prometheus-operator v0.93.0,
-# KEDA v2.20.2). They are not committed: the suite reads them from shared/crds beside the
-# checkout, or from MLOPS_CRDS_DIR. Fail here, once and clearly, rather than in forty tests.
-if [[ -z "${MLOPS_CRDS_DIR:-}" ]]; then
-  for candidate in ../shared/crds ../../shared/crds; do
-    if [[ -d "$candidate" ]]; then break; fi
-    candidate=""
-  done
-  if [[ -z "$candidate" ]]; then
-    echo "test-all: no CRD directory: put the shared/ folder beside this checkout, or set MLOPS_CRDS_DIR to a folder of the prometheus-operator and KEDA CRD YAML files" >&2
-    exit 2
-  fi
-elif [[ ! -d "$MLOPS_CRDS_DIR" ]]; then
+# KEDA v2.20.2), which scripts/setup-kubernetes.sh fetches from the Go module proxy into the
+# cache beside the control plane it builds. MLOPS_CRDS_DIR, when set, overrides them.
+if [[ -n "${MLOPS_CRDS_DIR:-}" && ! -d "$MLOPS_CRDS_DIR" ]]; then
   echo "test-all: MLOPS_CRDS_DIR=$MLOPS_CRDS_DIR is not a directory" >&2
   exit 2
 fi
@@ -30,6 +21,8 @@ echo "== Python virtualenv (.venv: MLflow, scikit-learn, scipy)"
 bash scripts/setup-python.sh
 echo "== Go tools (actionlint, from the Go module proxy)"
 bash scripts/setup-go-tools.sh
+echo "== Kubernetes control plane and CRDs (built from the Go module proxy; cold: tens of minutes)"
+bash scripts/setup-kubernetes.sh
 
 mkdir -p .cache
 rm -f .cache/jest-unit.json .cache/jest-rehearsal.json

@@ -9,7 +9,7 @@ import { tmpdir } from 'os';
 import { findCrdDirectory } from '../src/testing/crd-schemas';
 import { requireValidatorPeers } from '../src/testing/peers';
 
-// This checkout keeps the CRDs in the shared folder beside it; a user project sets
+// This checkout reads the CRDs its setup fetched (scripts/setup-kubernetes.sh); a user project sets
 // MLOPS_CRDS_DIR in its test script or keeps them in test/crds (docs/testing.md, "CRD schemas").
 process.env.MLOPS_CRDS_DIR ??= findCrdDirectory();
 

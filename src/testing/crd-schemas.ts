@@ -13,6 +13,7 @@
  * Metadata is checked by the caller (validate-manifests.ts), as for built-in kinds.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
@@ -71,10 +72,20 @@ function isDirectory(dir: string): boolean {
 }
 
 /**
+ * Where this repository's setup (scripts/setup-kubernetes.sh) puts the upstream CRDs it fetches
+ * with `go mod download`: prometheus-operator's example/prometheus-operator-crd/ and KEDA's
+ * config/crd/bases/, each at the release the stack is built for.
+ */
+export function cachedCrdDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.MLOPS_CACHE || path.join(os.homedir(), '.cache', 'mlops-constructs');
+  return path.join(cache, 'crds');
+}
+
+/**
  * The directory holding the CRD YAML files, in this order: `explicit` (the crdsDir option),
  * $MLOPS_CRDS_DIR, or, in a source checkout of mlops-constructs (not an installed package),
- * the first `shared/crds` found walking up from this file. The package ships no CRDs: the
- * schemas a stack must satisfy are those of the operator versions in the user's cluster.
+ * the CRDs its setup fetched (cachedCrdDirectory). The package ships no CRDs: the schemas a
+ * stack must satisfy are those of the operator versions in the user's cluster.
  */
 export function findCrdDirectory(explicit?: string, from: string = __dirname): string {
   if (explicit !== undefined) {
@@ -88,28 +99,21 @@ export function findCrdDirectory(explicit?: string, from: string = __dirname): s
   if (fromEnv) {
     const resolved = path.resolve(fromEnv);
     if (!isDirectory(resolved)) {
-      throw new Error(`${CRDS_DIR_ENV}=${fromEnv} is not a directory (resolved to ${resolved}); point ${CRDS_DIR_ENV} at the folder holding the CRD YAML files (the shared crds folder)`);
+      throw new Error(`${CRDS_DIR_ENV}=${fromEnv} is not a directory (resolved to ${resolved}); point ${CRDS_DIR_ENV} at the folder holding the CRD YAML files`);
     }
     return resolved;
   }
-  const looked: string[] = [];
-  // An installed package must not pick up whatever shared/crds lies above a user's project.
+  // An installed package must not pick up whatever a source checkout's setup left on this machine.
   const installed = from.split(path.sep).includes('node_modules');
-  for (let dir = from; !installed; ) {
-    const candidate = path.join(dir, 'shared', 'crds');
-    looked.push(candidate);
-    if (isDirectory(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
+  const cached = cachedCrdDirectory();
+  if (!installed && isDirectory(cached)) return cached;
   throw new Error(
     'CRD schema directory not found: custom resources (ServiceMonitor, PrometheusRule, ScaledObject, ...) are validated against ' +
       'the CustomResourceDefinitions of the operators in your cluster, which mlops-constructs does not ship; ' +
       `pass validateManifests(objects, { crdsDir: "<folder of CRD YAML files>" }) or set ${CRDS_DIR_ENV} ` +
       '(e.g. prometheus-operator\'s example/prometheus-operator-crd/ and KEDA\'s config/crd/bases/ at your versions, ' +
       'or `kubectl get crd servicemonitors.monitoring.coreos.com -o yaml > crds/servicemonitors.yaml`)' +
-      (looked.length > 0 ? `; looked for shared/crds at ${looked.join(', ')}` : ''),
+      (installed ? '' : `; in a checkout of mlops-constructs, scripts/setup-kubernetes.sh fetches them into ${cached}`),
   );
 }
 

@@ -36,7 +36,7 @@ export interface ValidateManifestsOptions extends PodSecurityOptions {
   /**
    * Folder of CustomResourceDefinition YAML files (searched recursively) that custom resources
    * are validated against. Needed as soon as the set holds a custom resource.
-   * @default - $MLOPS_CRDS_DIR; in a source checkout of mlops-constructs, the shared crds folder
+   * @default - $MLOPS_CRDS_DIR; in a source checkout of mlops-constructs, the CRDs its setup fetched
    */
   readonly crdsDir?: string;
   /** Secrets the pods reference that are created outside this set, by `name` or `namespace/name`. @default [] */
