@@ -1,0 +1,165 @@
+// The names that cross a boundary: between the constructs that write a manifest, the runtime
+// programs that run from it (src/runtime), the alert rules and dashboards that query what those
+// programs export, and the users who type them into Grafana, Alertmanager routes and kubectl.
+// Each name is written here once and imported on every side; renaming one is a breaking change
+// (docs/architecture.md, "Contracts").
+//
+// This module is plain data: the runtime bundles import it, so it must not import cdk8s,
+// constructs or anything else.
+
+/** Serving metrics, uniform for every runtime (exported by the metrics proxy, or mapped at scrape time). */
+export const SERVING_METRICS = {
+  /** Counter, labels `model`, `code`. */
+  requestsTotal: 'mlops_inference_requests_total',
+  /** Histogram in seconds (`_bucket`, `_sum`, `_count`), label `model`. */
+  requestDurationSeconds: 'mlops_inference_request_duration_seconds',
+  /** Gauge, label `model`. */
+  requestsInFlight: 'mlops_inference_requests_in_flight',
+} as const;
+
+/** Drift metrics, pushed to a Pushgateway by every drift run under the grouping key of DRIFT_PUSH_JOB. */
+export const DRIFT_METRICS = {
+  /** Labels `feature`, `method`; only for tests that have a p-value. */
+  pValue: 'mlops_drift_p_value',
+  /** Labels `feature`, `method`. */
+  statistic: 'mlops_drift_statistic',
+  /** 0 or 1, labels `feature`, `method`. */
+  detected: 'mlops_drift_detected',
+  /** Share of features drifted, 0..1. */
+  share: 'mlops_drift_share',
+  /** 0 or 1. */
+  datasetDrifted: 'mlops_drift_dataset_drifted',
+  /** Label `dataset` ("reference" or "current"). */
+  rows: 'mlops_drift_rows',
+  lastSuccessTimestampSeconds: 'mlops_drift_last_success_timestamp_seconds',
+  checkDurationSeconds: 'mlops_drift_check_duration_seconds',
+  /** Label `metric` (accuracy, f1, rmse, mae...), when label and prediction columns are checked. */
+  modelQuality: 'mlops_model_quality',
+} as const;
+
+/** Label names of the contract metrics and of the alerts. */
+export const LABELS = {
+  /** The model a series or alert is about: ModelService `modelName`. */
+  model: 'model',
+  /** HTTP status code sent to the client. */
+  code: 'code',
+  /** Kubernetes namespace of the model (a drift grouping key; added by Prometheus on scrape). */
+  namespace: 'namespace',
+  /** Scrape job (the Service name) or, on pushed series, DRIFT_PUSH_JOB. */
+  job: 'job',
+  feature: 'feature',
+  method: 'method',
+  /** "reference" or "current" on DRIFT_METRICS.rows. */
+  dataset: 'dataset',
+  /** Quality metric name on DRIFT_METRICS.modelQuality. */
+  metric: 'metric',
+  /** Index of the pod of an Indexed drift Job; each shard pushes its own group. */
+  shard: 'shard',
+  /** Alert severity: critical, warning or info. */
+  severity: 'severity',
+} as const;
+
+/** The grouping-key `job` of every drift run's push to the Pushgateway. */
+export const DRIFT_PUSH_JOB = 'mlops-drift';
+
+/** Values of LABELS.dataset on DRIFT_METRICS.rows. */
+export const DRIFT_DATASETS = ['reference', 'current'] as const;
+
+/** The alert names of the contract; every alert carries `severity`, `namespace` (and `model` where one model is concerned). */
+export const ALERT_NAMES = [
+  'ModelHighLatency', 'ModelHighErrorRate', 'ModelTrafficDrop', 'ModelReplicasUnavailable', 'ModelAccuracyDrop',
+  'ModelDriftDetected', 'ModelFeatureDrift', 'ModelDriftCheckStale', 'ModelDriftCheckFailed', 'ModelRegistryDown',
+  'ModelErrorBudgetBurn',
+] as const;
+
+/** Environment variables the metrics proxy reads (set by ModelService, read by src/runtime/metrics-proxy). */
+export const PROXY_ENV = {
+  upstream: 'MLOPS_PROXY_UPSTREAM',
+  listenPort: 'MLOPS_PROXY_LISTEN_PORT',
+  metricsPort: 'MLOPS_PROXY_METRICS_PORT',
+  bindAddress: 'MLOPS_PROXY_BIND_ADDRESS',
+  modelName: 'MLOPS_MODEL_NAME',
+  buckets: 'MLOPS_PROXY_BUCKETS',
+  uncountedPaths: 'MLOPS_PROXY_UNCOUNTED_PATHS',
+  upstreamTimeoutSeconds: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS',
+  drainSeconds: 'MLOPS_PROXY_DRAIN_SECONDS',
+} as const;
+
+/**
+ * Environment variables of the drift checker's container (set by DriftMonitor, read by
+ * src/runtime/drift). The AWS and MLflow names are those of the AWS SDKs and the MLflow
+ * client, so a checker run by hand reads the same variables.
+ */
+export const CHECKER_ENV = {
+  /** The Indexed Job's completion index, substituted into `--shard-index $(...)`. */
+  shardIndex: 'MLOPS_DRIFT_SHARD_INDEX',
+  /** MLflow tracking server for runs:/ and models:/ URIs (default of `--tracking-uri`). */
+  trackingUri: 'MLFLOW_TRACKING_URI',
+  trackingToken: 'MLFLOW_TRACKING_TOKEN',
+  trackingUsername: 'MLFLOW_TRACKING_USERNAME',
+  trackingPassword: 'MLFLOW_TRACKING_PASSWORD',
+  /** S3 endpoint override (default of `--s3-endpoint`; AWS_ENDPOINT_URL_S3 wins over it). */
+  s3Endpoint: 'AWS_ENDPOINT_URL',
+  s3EndpointS3: 'AWS_ENDPOINT_URL_S3',
+  region: 'AWS_REGION',
+  defaultRegion: 'AWS_DEFAULT_REGION',
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  sessionToken: 'AWS_SESSION_TOKEN',
+} as const;
+
+/**
+ * File names of the bundled runtime programs: in assets/ (written by scripts/bundle-runtime.js),
+ * as the ConfigMap key and under the mount directory in the pod.
+ */
+export const BUNDLES = {
+  metricsProxy: 'metrics-proxy.js',
+  driftChecker: 'mlops-drift.js',
+} as const;
+
+/** Where a runtime bundle's ConfigMap is mounted in its container. */
+export const BUNDLE_MOUNT = '/opt/mlops';
+
+/** The drift checker's one command. */
+export const CHECKER_COMMAND = 'check';
+
+/**
+ * The drift checker's flags (`mlops-drift check --<flag>`): the option names the DriftMonitor
+ * writes into the CronJob's args and the checker's argument parser accepts.
+ */
+export const CHECKER_FLAGS = {
+  reference: 'reference',
+  current: 'current',
+  features: 'features',
+  categorical: 'categorical',
+  method: 'method',
+  threshold: 'threshold',
+  driftShare: 'drift-share',
+  correction: 'correction',
+  label: 'label',
+  prediction: 'prediction',
+  task: 'task',
+  positiveLabel: 'positive-label',
+  sample: 'sample',
+  seed: 'seed',
+  format: 'format',
+  s3Endpoint: 's3-endpoint',
+  trackingUri: 'tracking-uri',
+  date: 'date',
+  pushgateway: 'pushgateway',
+  namespace: 'namespace',
+  model: 'model',
+  shardIndex: 'shard-index',
+  shardCount: 'shard-count',
+  json: 'json',
+  help: 'help',
+} as const;
+
+/** The flags of CHECKER_FLAGS that take a value (the others are booleans). */
+export const CHECKER_VALUE_FLAGS: readonly string[] = Object.values(CHECKER_FLAGS).filter((f) => f !== CHECKER_FLAGS.json && f !== CHECKER_FLAGS.help);
+
+/** Annotations that carry a bundle's SHA-256 on the pod template, so a new bundle rolls the pods. */
+export const BUNDLE_HASH_ANNOTATIONS = {
+  metricsProxy: 'mlops-constructs.io/metrics-proxy-sha256',
+  driftChecker: 'mlops-constructs.io/drift-checker-sha256',
+} as const;
