@@ -16,8 +16,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ks2samp } from '../src/runtime/drift/ks';
-import { seededRandom } from '../src/runtime/drift/table';
+import { ks2samp } from '../src/runtime/drift/stats/ks';
+import { seededRandom } from '../src/runtime/drift/io/table';
 
 const ROOT = path.resolve(__dirname, '..');
 const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');

@@ -11,12 +11,22 @@ const ROOT = path.resolve(__dirname, '..', '..');
  */
 export function bundledProgram(asset: string, sourceDir: string): string {
   const bundle = path.join(ROOT, 'assets', asset);
-  const sources = path.join(ROOT, sourceDir);
-  const newestSource = Math.max(...fs.readdirSync(sources).map((file) => fs.statSync(path.join(sources, file)).mtimeMs));
+  // The program's own folder and what every program imports: the shared runtime parts and the contract.
+  const sources = [sourceDir, 'src/runtime/shared', 'src/contract.ts'].map((p) => path.join(ROOT, p));
+  const newestSource = Math.max(...sources.flatMap(sourceFiles).map((file) => fs.statSync(file).mtimeMs));
   if (!fs.existsSync(bundle) || fs.statSync(bundle).mtimeMs < newestSource) {
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle-runtime.js')], { cwd: ROOT, stdio: 'pipe' });
   }
   return bundle;
+}
+
+/** Every .ts file under a folder (or the file itself); nothing when it does not exist. */
+function sourceFiles(at: string): string[] {
+  if (!fs.existsSync(at)) return [];
+  if (!fs.statSync(at).isDirectory()) return [at];
+  return fs.readdirSync(at, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => path.join(at, file));
 }
 
 export interface RunningProgram {

@@ -5,7 +5,7 @@ import { decide, runCheck } from '../../src/runtime/drift/check';
 import { parseArgs, renderTemplate } from '../../src/runtime/drift/cli';
 import { InputError } from '../../src/runtime/drift/errors';
 import { pushUrl, renderMetrics } from '../../src/runtime/drift/push';
-import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/quality';
+import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/stats/quality';
 import { FIXTURES, readFixture, tempDir } from './drift-support';
 
 interface QualityCase {

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check';
-import { kstwoSf, smirnovSf } from '../../src/runtime/drift/kolmogorov';
-import { ks2samp } from '../../src/runtime/drift/ks';
-import { sortFloat64 } from '../../src/runtime/drift/sort';
+import { kstwoSf, smirnovSf } from '../../src/runtime/drift/stats/kolmogorov';
+import { ks2samp } from '../../src/runtime/drift/stats/ks';
+import { sortFloat64 } from '../../src/runtime/drift/stats/sort';
 import { readFixture, type SampleSpec, sample } from './drift-support';
 
 interface KsCase {

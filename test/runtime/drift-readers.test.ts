@@ -1,8 +1,8 @@
 import * as fc from 'fast-check';
-import { readCsv, parseNumberBytes } from '../../src/runtime/drift/csv';
+import { readCsv, parseNumberBytes } from '../../src/runtime/drift/io/csv';
 import { InputError } from '../../src/runtime/drift/errors';
-import { readJsonLines } from '../../src/runtime/drift/jsonl';
-import { type ColumnRequest, Dictionary, NA_TOKENS, type Table, TableBuilder } from '../../src/runtime/drift/table';
+import { readJsonLines } from '../../src/runtime/drift/io/jsonl';
+import { type ColumnRequest, Dictionary, NA_TOKENS, type Table, TableBuilder } from '../../src/runtime/drift/io/table';
 
 /** Reads `text` split into the given chunk sizes (bytes), as a stream would deliver it. */
 async function readText(reader: typeof readCsv, text: string | Buffer, requests: ColumnRequest[], chunkSizes: number[] = [], sampling?: { size: number; seed: number }): Promise<Table> {

@@ -2,7 +2,7 @@ import * as aws4 from 'aws4';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { sign } from '../../src/runtime/drift/s3';
+import { sign } from '../../src/runtime/drift/io/s3';
 import { bundledProgram } from './bundled-program';
 import { FIXTURES, readFixture, runDrift } from './drift-support';
 import { closeServer, listenOnLoopback } from './http-helpers';

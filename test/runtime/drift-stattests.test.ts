@@ -1,9 +1,9 @@
 import * as fc from 'fast-check';
-import { categoricalFeature, numericFeature, type FeatureSamples } from '../../src/runtime/drift/samples';
+import { categoricalFeature, numericFeature, type FeatureSamples } from '../../src/runtime/drift/stats/samples';
 import {
   METHOD_INFO, type DriftMethod, defaultMethod, evidentlyColumnType, isDrifted, runTest,
-} from '../../src/runtime/drift/stattests';
-import { distinctSorted } from '../../src/runtime/drift/samples';
+} from '../../src/runtime/drift/stats/stattests';
+import { distinctSorted } from '../../src/runtime/drift/stats/samples';
 import { readFixture, type SampleSpec, sample } from './drift-support';
 
 interface MethodResult {

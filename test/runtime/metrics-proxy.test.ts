@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
 import { ConfigError, parseConfig } from '../../src/runtime/metrics-proxy/config';
-import { METRICS_CONTENT_TYPE, ServingMetrics } from '../../src/runtime/metrics-proxy/metrics';
+import { ServingMetrics } from '../../src/runtime/metrics-proxy/metrics';
+import { TEXT_FORMAT_CONTENT_TYPE } from '../../src/runtime/shared/prometheus-text';
 import { type LogEvent, type MetricsProxy, startMetricsProxy } from '../../src/runtime/metrics-proxy/proxy';
 import { bundledProgram, runProgram, type RunningProgram } from './bundled-program';
 import { type FakeModelServer, send, startFakeModelServer, unusedPort, waitFor } from './http-helpers';
@@ -27,7 +28,7 @@ function proxyEnv(upstream: string, overrides: Record<string, string> = {}): Rec
 async function scrape(metricsPort: number): Promise<Exposition> {
   const reply = await send(metricsPort, '/metrics');
   expect(reply.status).toBe(200);
-  expect(reply.headers['content-type']).toBe(METRICS_CONTENT_TYPE);
+  expect(reply.headers['content-type']).toBe(TEXT_FORMAT_CONTENT_TYPE);
   return parseExposition(reply.text);
 }
 

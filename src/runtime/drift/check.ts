@@ -1,11 +1,11 @@
-import { type LoadOptions, loadTable, peekColumns } from './dataset';
+import { type LoadOptions, loadTable, peekColumns } from './io/dataset';
 import { InputError } from './errors';
-import { type QualityMetrics, type Task, classKey, classificationMetrics, regressionMetrics } from './quality';
-import { type FeatureSamples, categoricalFeature, distinctSorted, numericFeature } from './samples';
-import { sortFloat64 } from './sort';
-import type { Format, SourceSettings } from './sources';
-import { METHOD_INFO, type DriftMethod, defaultMethod, evidentlyColumnType, isDrifted, runTest } from './stattests';
-import { type Column, type ColumnRequest, Dictionary, type Sampling, type Table } from './table';
+import { type QualityMetrics, type Task, classKey, classificationMetrics, regressionMetrics } from './stats/quality';
+import { type FeatureSamples, categoricalFeature, distinctSorted, numericFeature } from './stats/samples';
+import { sortFloat64 } from './stats/sort';
+import type { Format, SourceSettings } from './io/sources';
+import { METHOD_INFO, type DriftMethod, defaultMethod, evidentlyColumnType, isDrifted, runTest } from './stats/stattests';
+import { type Column, type ColumnRequest, Dictionary, type Sampling, type Table } from './io/table';
 
 /**
  * The drift check as a library function: load both datasets (only the needed columns), score

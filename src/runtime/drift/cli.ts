@@ -1,11 +1,12 @@
+import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
 import type { CheckOptions, Correction } from './check';
 import { InputError } from './errors';
-import { mlflowSettings } from './mlflow';
+import { mlflowSettings } from './io/mlflow';
 import type { PushTarget } from './push';
-import type { Task } from './quality';
-import { s3Settings } from './s3';
-import type { Format } from './sources';
-import { METHODS, type DriftMethod } from './stattests';
+import type { Task } from './stats/quality';
+import { s3Settings } from './io/s3';
+import type { Format } from './io/sources';
+import { METHODS, type DriftMethod } from './stats/stattests';
 
 /** The command line of `mlops-drift check` (DESIGN.md "The drift CLI" plus the options issue 4 adds). */
 export const USAGE = `usage: mlops-drift check --reference <uri> --current <uri> [options]
@@ -53,12 +54,19 @@ export interface CliOptions {
 
 export type Parsed = { readonly help: true } | ({ readonly help: false } & CliOptions);
 
-const VALUE_FLAGS = new Set([
+const VALUE_FLAGS = [
   'reference', 'current', 'features', 'categorical', 'method', 'threshold', 'drift-share', 'correction', 'label',
   'prediction', 'task', 'positive-label', 'sample', 'seed', 'format', 's3-endpoint', 'tracking-uri', 'date',
   'pushgateway', 'namespace', 'model', 'shard-index', 'shard-count',
+] as const;
+const BOOLEAN_FLAGS = ['json', 'help'] as const;
+
+const OPTIONS: ParseArgsConfig['options'] = Object.fromEntries([
+  ...VALUE_FLAGS.map((name) => [name, { type: 'string' as const }]),
+  ...BOOLEAN_FLAGS.map((name) => [name, { type: 'boolean' as const }]),
 ]);
-const BOOLEAN_FLAGS = new Set(['json', 'help']);
+const isValueFlag = (name: string) => (VALUE_FLAGS as readonly string[]).includes(name);
+const isBooleanFlag = (name: string) => (BOOLEAN_FLAGS as readonly string[]).includes(name);
 
 /** Parses argv (without node and script); throws InputError with the problem and the usage. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: Date = new Date()): Parsed {
@@ -67,26 +75,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   if (args.length === 0) throw usage('no command given');
   const command = args.shift();
   if (command !== 'check') throw usage(`unknown command ${JSON.stringify(command)}; the only command is check`);
-
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  while (args.length > 0) {
-    const arg = args.shift()!;
-    const match = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
-    if (!match) throw usage(`unexpected argument ${JSON.stringify(arg)}`);
-    const [, name, inline] = match;
-    if (BOOLEAN_FLAGS.has(name)) {
-      if (inline !== undefined) throw usage(`--${name} takes no value`);
-      flags.add(name);
-    } else if (VALUE_FLAGS.has(name)) {
-      const value = inline ?? args.shift();
-      if (value === undefined || (inline === undefined && value.startsWith('--'))) throw usage(`--${name} needs a value`);
-      if (values.has(name)) throw usage(`--${name} is given twice`);
-      values.set(name, value);
-    } else {
-      throw usage(`unknown option --${name}`);
-    }
-  }
+  const { values, flags } = readOptions(args);
 
   const required = (name: string) => {
     const value = values.get(name);
@@ -168,6 +157,35 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
 export function renderTemplate(uri: string, date: string): string {
   return uri.replace(/\{\{\s*ds\s*\}\}/g, date);
 }
+
+/**
+ * node:util parseArgs in its lenient mode, which hands back every token, so the messages stay
+ * ours and name the argument: only `--name` and `--name=value` of the known long options, each
+ * value option at most once, and a value that is not the next option.
+ */
+function readOptions(args: readonly string[]): { values: Map<string, string>; flags: Set<string> } {
+  const { tokens } = nodeParseArgs({ args: [...args], options: OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (const token of tokens) {
+    const arg = args[token.index];
+    if (token.kind !== 'option' || !LONG_OPTION.test(arg)) throw usage(`unexpected argument ${JSON.stringify(arg)}`);
+    const { name, value, inlineValue } = token;
+    if (isBooleanFlag(name)) {
+      if (value !== undefined) throw usage(`--${name} takes no value`);
+      flags.add(name);
+    } else if (isValueFlag(name)) {
+      if (value === undefined || (!inlineValue && value.startsWith('--'))) throw usage(`--${name} needs a value`);
+      if (values.has(name)) throw usage(`--${name} is given twice`);
+      values.set(name, value);
+    } else {
+      throw usage(`unknown option --${name}`);
+    }
+  }
+  return { values, flags };
+}
+
+const LONG_OPTION = /^--[a-z0-9-]+(?:=.*)?$/s;
 
 function usage(problem: string): InputError {
   return new InputError(`${problem}\n\n${USAGE}`);

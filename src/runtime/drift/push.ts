@@ -1,6 +1,7 @@
 import type { CheckResult } from './check';
 import { RunError } from './errors';
-import { httpRequest, readText, sleep } from './http';
+import { httpRequest, readText, sleep } from './io/http';
+import { TEXT_FORMAT_CONTENT_TYPE, familyHeader, sampleLine } from '../shared/prometheus-text';
 
 /**
  * The contract metrics (DESIGN.md "Drift metrics") in Prometheus text format, PUT to a
@@ -33,25 +34,13 @@ export function pushUrl(target: PushTarget): string {
   return `${base}/metrics/${groupingSegment('job', JOB)}/${groupingSegment('namespace', target.namespace)}/${groupingSegment('model', target.model)}${shard}`;
 }
 
-const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-
-function sampleValue(value: number): string {
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  if (Number.isNaN(value)) return 'NaN';
-  return String(value);
-}
-
 /** The exposition for one check; timestamps are seconds since the epoch. */
 export function renderMetrics(result: CheckResult, durationSeconds: number, nowSeconds: number): string {
   const lines: string[] = [];
   const family = (name: string, help: string, samples: Array<[Record<string, string>, number]>) => {
     if (samples.length === 0) return;
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const [labels, value] of samples) {
-      const labelText = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
-      lines.push(`${name}${labelText ? `{${labelText}}` : ''} ${sampleValue(value)}`);
-    }
+    lines.push(...familyHeader(name, 'gauge', help));
+    for (const [labels, value] of samples) lines.push(sampleLine(name, labels, value));
   };
   const byFeature = (pick: (f: CheckResult['features'][number]) => number | null) => result.features
     .map((f): [Record<string, string>, number | null] => [{ feature: f.feature, method: f.method }, pick(f)])
@@ -96,7 +85,7 @@ export async function pushMetrics(target: PushTarget, body: string, options: Pus
       // One attempt per call: the backoff schedule here is the push's own.
       const response = await httpRequest(url, {
         method: 'PUT', body, attempts: 1, timeoutMs: options.timeoutMs ?? 10_000,
-        headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+        headers: { 'content-type': TEXT_FORMAT_CONTENT_TYPE },
       });
       await readText(response);
       return;

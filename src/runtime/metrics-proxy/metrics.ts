@@ -1,7 +1,5 @@
 import { performance } from 'node:perf_hooks';
-
-/** Prometheus text exposition format version 0.0.4, the one every Prometheus scrapes. */
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+import { escapeLabelValue, formatValue } from '../shared/prometheus-text';
 
 /**
  * The uniform serving metrics of one model (DESIGN.md, "Serving metrics"): a request
@@ -54,12 +52,12 @@ export class ServingMetrics {
     let cumulative = 0;
     this.buckets.forEach((bound, slot) => {
       cumulative += this.bucketCounts[slot];
-      lines.push(`mlops_inference_request_duration_seconds_bucket{${model},le="${formatNumber(bound)}"} ${cumulative}`);
+      lines.push(`mlops_inference_request_duration_seconds_bucket{${model},le="${formatValue(bound)}"} ${cumulative}`);
     });
     cumulative += this.bucketCounts[this.buckets.length];
     lines.push(
       `mlops_inference_request_duration_seconds_bucket{${model},le="+Inf"} ${cumulative}`,
-      `mlops_inference_request_duration_seconds_sum{${model}} ${formatNumber(this.durationSum)}`,
+      `mlops_inference_request_duration_seconds_sum{${model}} ${formatValue(this.durationSum)}`,
       `mlops_inference_request_duration_seconds_count{${model}} ${this.durationCount}`,
       '# HELP mlops_inference_requests_in_flight Inference requests received and not yet answered.',
       '# TYPE mlops_inference_requests_in_flight gauge',
@@ -70,24 +68,14 @@ export class ServingMetrics {
     lines.push(
       '# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.',
       '# TYPE process_cpu_seconds_total counter',
-      `process_cpu_seconds_total ${formatNumber((cpu.user + cpu.system) / 1e6)}`,
+      `process_cpu_seconds_total ${formatValue((cpu.user + cpu.system) / 1e6)}`,
       '# HELP process_resident_memory_bytes Resident memory size in bytes.',
       '# TYPE process_resident_memory_bytes gauge',
       `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
       '# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.',
       '# TYPE process_start_time_seconds gauge',
-      `process_start_time_seconds ${formatNumber(Math.floor(performance.timeOrigin) / 1000)}`,
+      `process_start_time_seconds ${formatValue(Math.floor(performance.timeOrigin) / 1000)}`,
     );
     return lines.join('\n') + '\n';
   }
-}
-
-function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function formatNumber(value: number): string {
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
 }

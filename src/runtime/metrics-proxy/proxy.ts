@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricsProxyConfig } from './config';
-import { METRICS_CONTENT_TYPE, ServingMetrics } from './metrics';
+import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
+import { ServingMetrics } from './metrics';
 
 /** One JSON log line; `event` says what happened. */
 export interface LogEvent {
@@ -151,7 +152,7 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
       res.setHeader('allow', 'GET, HEAD');
       respond(res, 405, 'method not allowed: use GET\n', false);
     } else if (path === '/metrics') {
-      respond(res, 200, metrics.render(), false, METRICS_CONTENT_TYPE);
+      respond(res, 200, metrics.render(), false, TEXT_FORMAT_CONTENT_TYPE);
     } else if (draining) {
       respond(res, 503, 'stopping', false);
     } else {

@@ -1,6 +1,6 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { InputError } from './errors';
+import { InputError } from '../errors';
 import type { DataObject, RandomAccess } from './sources';
 import { type ColumnRequest, type RowSink, resolveColumns } from './table';
 

@@ -1,5 +1,5 @@
 import { readCsv } from './csv';
-import { InputError } from './errors';
+import { InputError } from '../errors';
 import { readJsonLines } from './jsonl';
 import { type Format, type SourceSettings, formatFromName, resolveSource } from './sources';
 import { type ColumnRequest, type Dictionary, type Sampling, type Table, TableBuilder } from './table';

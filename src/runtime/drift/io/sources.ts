@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { InputError, RunError } from './errors';
+import { InputError, RunError } from '../errors';
 import { httpRequest, readBytes } from './http';
 import { type MlflowSettings, mlflowHeaders, proxyList, proxyUrl, resolveMlflowUri } from './mlflow';
 import { type S3Settings, parseS3Uri, s3Get, s3List } from './s3';

@@ -1,6 +1,6 @@
 import * as aws4 from 'aws4';
 import { httpRequest, readText } from './http';
-import { InputError } from './errors';
+import { InputError } from '../errors';
 
 /**
  * s3:// objects over plain HTTP with AWS Signature V4 (the `aws4` package signs; it is small,

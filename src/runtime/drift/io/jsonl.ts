@@ -1,4 +1,4 @@
-import { InputError, at } from './errors';
+import { InputError, at } from '../errors';
 import { type ColumnRequest, type RowSink, resolveColumns } from './table';
 
 /**

@@ -1,4 +1,4 @@
-import { InputError } from './errors';
+import { InputError } from '../errors';
 
 /**
  * What the readers (CSV, JSON Lines, Parquet) hand over and where it goes: only the requested

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { InputError, RunError } from './errors';
+import { InputError, RunError } from '../errors';
 
 /**
  * The HTTP the checker needs (data sources, MLflow, S3, Pushgateway) on node:http, so the
