@@ -1,9 +1,9 @@
-/** Unit, snapshot, schema and property tiers; the rehearsal tier (real programs) has its own config. */
+/** Unit, snapshot, schema and property tiers; the rehearsal (real programs) and control-plane tiers have their own configs. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/', '<rootDir>/test/controlplane/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json', isolatedModules: true }] },
   testTimeout: 60000,
 };

@@ -9,7 +9,7 @@
 # stay at their default places: a fresh clone on the same machine finds everything warm.
 # Only what is missing is built, and every build is announced.
 #
-# Prints nothing but progress; the paths are fixed (see test/support/tool-paths.ts):
+# Prints nothing but progress; the paths are fixed (see test/controlplane/binaries.ts):
 #   $MLOPS_CACHE/kubernetes-v1.37.2/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $MLOPS_CACHE/etcd-v3.6.16/bin/etcd
 #   $MLOPS_CACHE/crds/{prometheus-operator-v0.93.0,keda-v2.20.2}/*.yaml

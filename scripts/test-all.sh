@@ -25,15 +25,17 @@ echo "== Kubernetes control plane and CRDs (built from the Go module proxy; cold
 bash scripts/setup-kubernetes.sh
 
 mkdir -p .cache
-rm -f .cache/jest-unit.json .cache/jest-rehearsal.json
+rm -f .cache/jest-unit.json .cache/jest-rehearsal.json .cache/jest-controlplane.json
 echo "== unit, snapshot, schema and property tests"
 npm run --silent test:unit -- --json --outputFile=.cache/jest-unit.json
 echo "== rehearsal tests (real programs)"
 npm run --silent test:rehearsal -- --json --outputFile=.cache/jest-rehearsal.json
+echo "== control-plane tests (real etcd, kube-apiserver, controllers, scheduler)"
+npm run --silent test:controlplane -- --json --outputFile=.cache/jest-controlplane.json
 echo "== all tiers passed in $((SECONDS - started)) s"
-# One plain closing line over both tiers, from jest's own JSON reports.
+# One plain closing line over every tier, from jest's own JSON reports.
 node -e '
-  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json"].map((f) => require("./" + f));
+  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json", ".cache/jest-controlplane.json"].map((f) => require("./" + f));
   const sum = (k) => tiers.reduce((n, t) => n + t[k], 0);
   console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
 '
