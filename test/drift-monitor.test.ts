@@ -4,7 +4,7 @@ import {
   Cpu, DRIFT_CHECKER_HASH_ANNOTATION, DriftData, DriftMonitor, DriftTest, ModelRegistryRef, ModelService, ModelTask,
   MultipleTestingCorrection, Pushgateway, ServingRuntime,
 } from '../src';
-import { shortestPeriodSeconds } from '../src/constructs/cron-schedule';
+import { shortestPeriodSeconds } from '../src/constructs/drift/cron-schedule';
 import { container, newChart, only, redactBundles, synth } from './support/synth-helpers';
 import { validateManifests } from './support/validate-manifests';
 

@@ -1,15 +1,7 @@
-export * from './drift-monitor';
-export * from './drift-monitor-ref';
-export * from './grafana-dashboard';
-export * from './images';
-export * from './model-reference';
-export * from './model-registry';
-export * from './model-service';
-export * from './monitoring';
-export * from './network-peer';
-export * from './pushgateway';
-export * from './prometheus-alerts';
-export * from './quantities';
-export * from './scaling-metric';
-export * from './serving-runtime';
-export { DEFAULT_USER_ID } from './security';
+// The cdk8s constructs, one folder per capability (docs/architecture.md, "Layers"). Each
+// folder's index.ts says what it makes public; nothing else re-exports.
+export * from './core';
+export * from './serving';
+export * from './registry';
+export * from './drift';
+export * from './alerts';

@@ -1,9 +1,9 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Duration } from 'cdk8s';
-import { IDriftMonitor } from '../constructs/drift-monitor-ref';
-import { DriftMonitor as DriftMonitorConstruct, DriftMonitorProps } from '../constructs/drift-monitor';
-import { IPushgateway, Pushgateway } from '../constructs/pushgateway';
-import { requirePinnedImage } from '../constructs/validation';
+import { IDriftMonitor } from '../constructs/drift/interfaces';
+import { DriftMonitor as DriftMonitorConstruct, DriftMonitorProps } from '../constructs/drift/drift-monitor';
+import { IPushgateway, Pushgateway } from '../constructs/drift/pushgateway';
+import { requirePinnedImage } from '../constructs/core/validation';
 import { PendingInputs } from './pending-inputs';
 import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
 

@@ -1,8 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
-import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/model-reference';
-import { ModelRegistry as ModelRegistryConstruct, ModelRegistryProps } from '../constructs/model-registry';
-import { IMonitoredRegistry } from '../constructs/prometheus-alerts';
-import { requirePinnedImage } from '../constructs/validation';
+import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/core/model-reference';
+import { ModelRegistry as ModelRegistryConstruct, ModelRegistryProps } from '../constructs/registry/model-registry';
+import { IMonitoredRegistry } from '../constructs/alerts/prometheus-alerts';
+import { requirePinnedImage } from '../constructs/core/validation';
 import { PendingInputs } from './pending-inputs';
 import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
 

@@ -1,11 +1,10 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Duration } from 'cdk8s';
-import { IModelRegistry } from '../constructs/model-reference';
-import {
-  IModelService, ModelService as ModelServiceConstruct, ModelServiceProps,
-} from '../constructs/model-service';
-import { RuntimeBindContext, RuntimeContainer, ServingRuntime } from '../constructs/serving-runtime';
-import { requirePinnedImage } from '../constructs/validation';
+import { IModelRegistry } from '../constructs/core/model-reference';
+import { IModelService } from '../constructs/serving/interfaces';
+import { ModelService as ModelServiceConstruct, ModelServiceProps } from '../constructs/serving/model-service';
+import { RuntimeBindContext, RuntimeContainer, ServingRuntime } from '../constructs/serving/serving-runtime';
+import { requirePinnedImage } from '../constructs/core/validation';
 import { PendingInputs } from './pending-inputs';
 import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
 

@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { PrometheusAlerts as PrometheusAlertsConstruct, PrometheusAlertsProps } from '../constructs/prometheus-alerts';
+import { PrometheusAlerts as PrometheusAlertsConstruct, PrometheusAlertsProps } from '../constructs/alerts/prometheus-alerts';
 import { PendingInputs } from './pending-inputs';
 import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
 

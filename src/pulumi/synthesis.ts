@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { App, Chart } from 'cdk8s';
-import { Monitoring, MonitoringSettings } from '../constructs/monitoring';
+import { Monitoring, MonitoringSettings } from '../constructs/core/monitoring';
 import { dependenciesWithin, describeObject, KubernetesObject, resourceKind, resourceName } from './kubernetes-objects';
 import { PendingInputs } from './pending-inputs';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
-import * as k8s from './k8s';
-import { IModelService } from './model-service';
-import { invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from './validation';
+import * as k8s from '../core/k8s';
+import { IModelService } from '../serving/interfaces';
+import { invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
 
 /** Properties of a ModelDashboard. */
 export interface ModelDashboardProps {

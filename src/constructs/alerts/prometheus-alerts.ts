@@ -1,11 +1,11 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { IDriftMonitor } from './drift-monitor-ref';
+import { IDriftMonitor } from '../drift/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
-import { IModelService } from './model-service';
-import { Monitoring } from './monitoring';
-import { describe, invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from './validation';
-import { PrometheusRule, PrometheusRuleSpecGroups, PrometheusRuleSpecGroupsRulesExpr } from '../imports/monitoring.coreos.com';
+import { IModelService } from '../serving/interfaces';
+import { Monitoring } from '../core/monitoring';
+import { describe, invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
+import { PrometheusRule, PrometheusRuleSpecGroups, PrometheusRuleSpecGroupsRulesExpr } from '../../imports/monitoring.coreos.com';
 
 /**
  * What PrometheusAlerts needs of a model registry: the Service Prometheus scrapes it

@@ -1,6 +1,6 @@
 import { Duration, Size, SizeRoundingBehavior } from 'cdk8s';
 import { Construct } from 'constructs';
-import type { SecretKeySelector } from './model-service';
+import type { SecretKeySelector } from './workload-props';
 import { Cpu } from './quantities';
 import { invalidProp, requireDnsSubdomain } from './validation';
 

@@ -24,7 +24,7 @@ const cache = new Map<string, RuntimeBundle>();
 export function loadRuntimeBundle(fileName: string): RuntimeBundle {
   const cached = cache.get(fileName);
   if (cached) return cached;
-  const file = path.join(__dirname, '..', '..', 'assets', fileName);
+  const file = path.join(__dirname, '..', '..', '..', 'assets', fileName);
   if (!existsSync(file)) {
     throw new Error(`runtime bundle ${file} is missing; run "npm run bundle" (or "npm run build") in the mlops-constructs package`);
   }

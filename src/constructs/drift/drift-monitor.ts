@@ -1,19 +1,20 @@
 import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { shortestPeriodSeconds } from './cron-schedule';
-import { IDriftMonitor } from './drift-monitor-ref';
-import { Images } from './images';
-import * as k8s from './k8s';
-import { ModelReference } from './model-reference';
-import { IModelService, SecretKeySelector } from './model-service';
+import { IDriftMonitor } from './interfaces';
+import { Images } from '../core/images';
+import * as k8s from '../core/k8s';
+import { ModelReference } from '../core/model-reference';
+import { SecretKeySelector } from '../core/workload-props';
+import { IModelService } from '../serving/interfaces';
 import { IPushgateway, Pushgateway } from './pushgateway';
-import { requireSecretRef, requireSeconds } from './prop-checks';
-import { Cpu } from './quantities';
-import { loadRuntimeBundle } from './runtime-bundle';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { requireSecretRef, requireSeconds } from '../core/prop-checks';
+import { Cpu } from '../core/quantities';
+import { loadRuntimeBundle } from '../core/runtime-bundle';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import {
   invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage,
-} from './validation';
+} from '../core/validation';
 
 /** A statistical test per feature, with its drift threshold. */
 export class DriftTest {

@@ -1,11 +1,11 @@
 import { Chart, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ServiceMonitor } from '../imports/monitoring.coreos.com';
-import { Images } from './images';
-import * as k8s from './k8s';
-import { Monitoring } from './monitoring';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
-import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from './validation';
+import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
+import { Images } from '../core/images';
+import * as k8s from '../core/k8s';
+import { Monitoring } from '../core/monitoring';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from '../core/validation';
 
 /** A Prometheus Pushgateway that batch jobs push their metrics to. */
 export interface IPushgateway {

@@ -1,9 +1,9 @@
 import { Size, SizeRoundingBehavior } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as k8s from './k8s';
-import type { SecretKeySelector } from './model-service';
-import { requireMebibytes, requireSecretRef } from './prop-checks';
-import { invalidProp, requireDnsSubdomain } from './validation';
+import * as k8s from '../core/k8s';
+import type { SecretKeySelector } from '../core/workload-props';
+import { requireMebibytes, requireSecretRef } from '../core/prop-checks';
+import { invalidProp, requireDnsSubdomain } from '../core/validation';
 
 /** An S3 bucket, on AWS or any S3-compatible store such as MinIO. */
 export interface S3ArtifactStoreOptions {

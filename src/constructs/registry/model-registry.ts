@@ -2,25 +2,21 @@ import { createHash } from 'crypto';
 import { Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ArtifactStore, ArtifactStoreBinding } from './artifact-store';
-import { Images } from './images';
-import * as k8s from './k8s';
-import { IModelRegistry, ModelReference, ModelVersionSelector } from './model-reference';
-import type { SecretKeySelector } from './model-service';
-import { Monitoring } from './monitoring';
+import { Images } from '../core/images';
+import * as k8s from '../core/k8s';
+import { IModelRegistry, ModelReference, ModelVersionSelector } from '../core/model-reference';
+import type { SecretKeySelector } from '../core/workload-props';
+import { Monitoring } from '../core/monitoring';
 import { PostgresDatabase } from './postgres';
-import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef, requireSeconds, requireStringMap } from './prop-checks';
-import { Cpu } from './quantities';
+import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef, requireSeconds, requireStringMap } from '../core/prop-checks';
+import { Cpu } from '../core/quantities';
 import { BACKEND_STORE_URI_ENV, RegistryDatabase, RegistryDatabaseBinding } from './registry-database';
-import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import {
   invalidProp, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName, requireInteger, requireLabels,
   requirePinnedImage, resolveNamespace,
-} from './validation';
-import { ServiceMonitor } from '../imports/monitoring.coreos.com';
-
-export * from './artifact-store';
-export * from './registry-database';
-export { POSTGRES_IMAGE, POSTGRES_USER_ID, PostgresDatabase, PostgresDatabaseProps } from './postgres';
+} from '../core/validation';
+import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
 
 /** Properties of a ModelRegistry. */
 export interface ModelRegistryProps {

@@ -1,12 +1,11 @@
 import { Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as k8s from './k8s';
-import type { InClusterPostgresOptions } from './registry-database';
-import type { SecretKeySelector } from './model-service';
-import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef } from './prop-checks';
-import { Cpu } from './quantities';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
-import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from './validation';
+import * as k8s from '../core/k8s';
+import type { SecretKeySelector } from '../core/workload-props';
+import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef } from '../core/prop-checks';
+import { Cpu } from '../core/quantities';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from '../core/validation';
 
 /**
  * PostgreSQL image of the in-cluster database: the official Debian variant, whose `postgres`
@@ -17,6 +16,30 @@ export const POSTGRES_IMAGE = 'postgres:15.18-bookworm';
 export const POSTGRES_USER_ID = 999;
 /** Where the data volume is mounted; PGDATA is a subdirectory because a fresh volume's root may hold lost+found. */
 export const POSTGRES_DATA_MOUNT = '/var/lib/postgresql/data';
+
+/** A PostgreSQL StatefulSet declared next to the registry, for teams without a managed database. */
+export interface InClusterPostgresOptions {
+  /** Secret key holding the password of `user`; PostgreSQL is initialized with it on first start. */
+  readonly passwordSecret: SecretKeySelector;
+  /** Database created on first start. @default 'mlflow' */
+  readonly database?: string;
+  /** Role created on first start (the database owner). @default 'mlflow' */
+  readonly user?: string;
+  /** Size of the data volume. @default Size.gibibytes(10) */
+  readonly storageSize?: Size;
+  /** StorageClass of the data volume. @default - the cluster's default class */
+  readonly storageClassName?: string;
+  /** PostgreSQL image, pinned. @default POSTGRES_IMAGE */
+  readonly image?: string;
+  /** CPU reserved for PostgreSQL. @default Cpu.millis(250) */
+  readonly cpuRequest?: Cpu;
+  /** CPU cap of PostgreSQL. @default Cpu.cores(1) */
+  readonly cpuLimit?: Cpu;
+  /** Memory reserved for PostgreSQL. @default Size.mebibytes(512) */
+  readonly memoryRequest?: Size;
+  /** Memory cap of PostgreSQL. @default Size.gibibytes(1) */
+  readonly memoryLimit?: Size;
+}
 
 /** Properties of a PostgresDatabase: the in-cluster options a registry takes, plus where it lives. */
 export interface PostgresDatabaseProps extends InClusterPostgresOptions {

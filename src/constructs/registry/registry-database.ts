@@ -1,11 +1,9 @@
-import { Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as k8s from './k8s';
-import type { SecretKeySelector } from './model-service';
-import { PostgresDatabase } from './postgres';
-import { requireSecretRef, requireStringMap } from './prop-checks';
-import { Cpu } from './quantities';
-import { invalidProp, isDnsSubdomain, requireInteger } from './validation';
+import * as k8s from '../core/k8s';
+import type { SecretKeySelector } from '../core/workload-props';
+import { InClusterPostgresOptions, PostgresDatabase } from './postgres';
+import { requireSecretRef, requireStringMap } from '../core/prop-checks';
+import { invalidProp, isDnsSubdomain, requireInteger } from '../core/validation';
 
 /** An existing PostgreSQL server (managed or run by another team). */
 export interface PostgresConnectionOptions {
@@ -21,30 +19,6 @@ export interface PostgresConnectionOptions {
   readonly passwordSecret: SecretKeySelector;
   /** libpq connection parameters added to the URI, e.g. `{ sslmode: 'require' }`. @default {} */
   readonly parameters?: Record<string, string>;
-}
-
-/** A PostgreSQL StatefulSet declared next to the registry, for teams without a managed database. */
-export interface InClusterPostgresOptions {
-  /** Secret key holding the password of `user`; PostgreSQL is initialized with it on first start. */
-  readonly passwordSecret: SecretKeySelector;
-  /** Database created on first start. @default 'mlflow' */
-  readonly database?: string;
-  /** Role created on first start (the database owner). @default 'mlflow' */
-  readonly user?: string;
-  /** Size of the data volume. @default Size.gibibytes(10) */
-  readonly storageSize?: Size;
-  /** StorageClass of the data volume. @default - the cluster's default class */
-  readonly storageClassName?: string;
-  /** PostgreSQL image, pinned. @default POSTGRES_IMAGE */
-  readonly image?: string;
-  /** CPU reserved for PostgreSQL. @default Cpu.millis(250) */
-  readonly cpuRequest?: Cpu;
-  /** CPU cap of PostgreSQL. @default Cpu.cores(1) */
-  readonly cpuLimit?: Cpu;
-  /** Memory reserved for PostgreSQL. @default Size.mebibytes(512) */
-  readonly memoryRequest?: Size;
-  /** Memory cap of PostgreSQL. @default Size.gibibytes(1) */
-  readonly memoryLimit?: Size;
 }
 
 /** What a bound database contributes to the MLflow containers. */

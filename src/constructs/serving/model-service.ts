@@ -1,62 +1,26 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { Images } from './images';
-import * as k8s from './k8s';
-import { Monitoring } from './monitoring';
+import { SecretKeySelector, Toleration } from '../core/workload-props';
+import { IModelService } from './interfaces';
+import { Images } from '../core/images';
+import * as k8s from '../core/k8s';
+import { Monitoring } from '../core/monitoring';
 import { NetworkPeer } from './network-peer';
-import { requireMebibytes, requireSeconds, requireStringMap } from './prop-checks';
-import { Cpu } from './quantities';
-import { loadRuntimeBundle } from './runtime-bundle';
+import { requireMebibytes, requireSeconds, requireStringMap } from '../core/prop-checks';
+import { Cpu } from '../core/quantities';
+import { loadRuntimeBundle } from '../core/runtime-bundle';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from './security';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
 import {
   describe, invalidProp, isDnsLabel, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName,
   requireInteger, requireLabels, requirePinnedImage, resolveNamespace,
-} from './validation';
-import { ScaledObject as KedaScaledObject } from '../imports/keda.sh';
+} from '../core/validation';
+import { ScaledObject as KedaScaledObject } from '../../imports/keda.sh';
 import {
   ServiceMonitor, ServiceMonitorSpecEndpoints, ServiceMonitorSpecEndpointsMetricRelabelings,
   ServiceMonitorSpecEndpointsMetricRelabelingsAction, ServiceMonitorSpecEndpointsRelabelingsAction,
-} from '../imports/monitoring.coreos.com';
-
-/** A key of an existing Kubernetes Secret. The value is never written into a manifest. */
-export interface SecretKeySelector {
-  /** Name of the Secret in the model's namespace. */
-  readonly secretName: string;
-  /** Key inside the Secret. */
-  readonly key: string;
-}
-
-/** A taint the model pods tolerate. */
-export interface Toleration {
-  /** Taint key. */
-  readonly key: string;
-  /** 'Exists' matches any value; 'Equal' needs `value`. @default 'Exists' */
-  readonly operator?: 'Exists' | 'Equal';
-  /** Taint value, with operator 'Equal'. @default - none */
-  readonly value?: string;
-  /** Taint effect. @default - all effects */
-  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
-}
-
-/** What other constructs (alerts, drift checks, Pulumi components) need to know of a model service. */
-export interface IModelService {
-  /** Kubernetes name of the Deployment and the Service. */
-  readonly name: string;
-  /** Namespace everything lives in. */
-  readonly namespace: string;
-  /** Value of the `model` label on the serving metrics. */
-  readonly modelName: string;
-  /** True when the pods export the contract serving metrics (through the proxy or mapped). */
-  readonly exportsServingMetrics: boolean;
-  /** p99 latency the service should stay under, if set. */
-  readonly latencyObjective?: Duration;
-  /** Share of requests that may fail (0..1), if set. */
-  readonly errorRateObjective?: number;
-  /** Lowest acceptable accuracy (0..1) on labelled production data, if set. */
-  readonly accuracyFloor?: number;
-}
+} from '../../imports/monitoring.coreos.com';
 
 /** Properties of a ModelService. */
 export interface ModelServiceProps {

@@ -1,7 +1,7 @@
 import { Duration } from 'cdk8s';
-import { Images } from './images';
-import { IModelRegistry, ModelReference } from './model-reference';
-import { DEFAULT_USER_ID } from './security';
+import { Images } from '../core/images';
+import { IModelRegistry, ModelReference } from '../core/model-reference';
+import { DEFAULT_USER_ID } from '../core/security';
 
 /** Metrics a server exports itself, mapped onto the library's serving-metrics contract. */
 export interface ServerMetricsOptions {

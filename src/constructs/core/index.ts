@@ -1,0 +1,8 @@
+// core/: what every capability builds on (names and validation, quantities, security defaults,
+// images, monitoring settings, runtime bundles, the registry's model references).
+export * from './images';
+export * from './model-reference';
+export * from './monitoring';
+export * from './quantities';
+export { DEFAULT_USER_ID } from './security';
+export type { SecretKeySelector, Toleration } from './workload-props';

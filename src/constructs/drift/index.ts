@@ -1,0 +1,4 @@
+// drift/: DriftMonitor (the scheduled drift check), the Pushgateway it pushes to, cron schedules.
+export * from './drift-monitor';
+export * from './interfaces';
+export * from './pushgateway';

@@ -1,0 +1,23 @@
+import { Duration } from 'cdk8s';
+
+/**
+ * What other constructs (alerts, drift checks, Pulumi components) need to know of a model
+ * service. The cdk8s `ModelService` implements it, and so does the Pulumi component. This file
+ * is the part of serving/ that drift/ and alerts/ may import.
+ */
+export interface IModelService {
+  /** Kubernetes name of the Deployment and the Service. */
+  readonly name: string;
+  /** Namespace everything lives in. */
+  readonly namespace: string;
+  /** Value of the `model` label on the serving metrics. */
+  readonly modelName: string;
+  /** True when the pods export the contract serving metrics (through the proxy or mapped). */
+  readonly exportsServingMetrics: boolean;
+  /** p99 latency the service should stay under, if set. */
+  readonly latencyObjective?: Duration;
+  /** Share of requests that may fail (0..1), if set. */
+  readonly errorRateObjective?: number;
+  /** Lowest acceptable accuracy (0..1) on labelled production data, if set. */
+  readonly accuracyFloor?: number;
+}
