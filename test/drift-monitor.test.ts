@@ -5,8 +5,8 @@ import {
   MultipleTestingCorrection, Pushgateway, ServingRuntime,
 } from '../src';
 import { shortestPeriodSeconds } from '../src/constructs/drift/cron-schedule';
-import { container, newChart, only, redactBundles, synth } from './support/synth-helpers';
-import { validateManifests } from './support/validate-manifests';
+import { container, newChart, only, synth } from './support/synth-helpers';
+import { redactGenerated, validateManifests } from '../src/testing';
 
 const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 
@@ -32,7 +32,7 @@ describe('DriftMonitor', () => {
     const cronJob = only(objects, 'CronJob');
     const checker = container(cronJob, 'drift-check');
     // THEN
-    expect(redactBundles(objects.filter((o) => !o.metadata.name.startsWith('fraud-detector') || o.kind === 'CronJob' || o.metadata.name.endsWith('-checker')))).toMatchSnapshot();
+    expect(redactGenerated(objects.filter((o) => !o.metadata.name.startsWith('fraud-detector') || o.kind === 'CronJob' || o.metadata.name.endsWith('-checker')))).toMatchSnapshot();
     expect(cronJob.metadata.name).toBe('fraud-detector-drift');
     expect(cronJob.spec).toMatchObject({
       schedule: '0 * * * *', timeZone: 'Etc/UTC', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 360,

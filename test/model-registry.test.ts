@@ -5,7 +5,7 @@ import {
   Monitoring, POSTGRES_IMAGE, RegistryDatabase, RegistryPermission, ServingRuntime,
 } from '../src';
 import { container, newChart, only, synth } from './support/synth-helpers';
-import { assertValidManifests } from './support/validate-manifests';
+import { assertValidManifests } from '../src/testing';
 
 const PASSWORD = { secretName: 'mlflow-postgres', key: 'password' };
 const inCluster = () => RegistryDatabase.inCluster({ passwordSecret: PASSWORD });

@@ -3,7 +3,8 @@ import { Duration, Size } from 'cdk8s';
 import {
   Cpu, METRICS_PROXY_HASH_ANNOTATION, ModelRegistryRef, ModelService, Monitoring, NetworkPeer, ScalingMetric, ServingRuntime,
 } from '../src';
-import { container, newChart, only, redactBundles, synth } from './support/synth-helpers';
+import { redactGenerated } from '../src/testing';
+import { container, newChart, only, synth } from './support/synth-helpers';
 
 const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const champion = () => ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) });
@@ -24,7 +25,7 @@ describe('ModelService with the MLflow runtime', () => {
       'ServiceMonitor/fraud-detector',
     ]);
     expect(objects.every((o) => o.metadata.namespace === 'mlops')).toBe(true);
-    expect(redactBundles(objects)).toMatchSnapshot();
+    expect(redactGenerated(objects)).toMatchSnapshot();
   });
 
   test('runs mlflow models serve on the registry model with workers from the CPU limit', () => {

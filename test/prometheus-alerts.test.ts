@@ -5,7 +5,7 @@ import {
   PrometheusAlerts, PrometheusAlertsProps, ServingRuntime,
 } from '../src';
 import { newChart, only, synth } from './support/synth-helpers';
-import { assertValidManifests } from './support/validate-manifests';
+import { assertValidManifests } from '../src/testing';
 
 const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const champion = () => ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) });

@@ -5,8 +5,7 @@ import * as path from 'path';
 import { Testing } from 'cdk8s';
 import * as yaml from 'js-yaml';
 import { ReferenceStack } from '../examples/reference-stack';
-import { redactBundles } from './support/synth-helpers';
-import { checkRestrictedPodSecurity, validateManifests, validateSchema } from './support/validate-manifests';
+import { checkRestrictedPodSecurity, redactGenerated, validateManifests, validateSchema } from '../src/testing';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -32,7 +31,7 @@ describe('the reference stack', () => {
     expect(objects.every((o) => o.metadata.namespace === 'mlops')).toBe(true);
     const cronJob = objects.find((o) => o.kind === 'CronJob' && o.metadata.name === 'fraud-detector-drift');
     expect(cronJob.spec.schedule).toBe('0 * * * *');
-    expect(redactBundles(objects)).toMatchSnapshot();
+    expect(redactGenerated(objects)).toMatchSnapshot();
   });
 
   test('every object validates against the Kubernetes and CRD schemas, unknown fields rejected', () => {

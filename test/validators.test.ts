@@ -2,17 +2,17 @@
  * The manifest validators themselves: a hand-written valid stack passes, and each rule fails a
  * mutated copy with a message naming the field. (A validator that always returns [] fails here.)
  */
-import { CRDS_DIR_ENV, crdRegistry } from './support/crd-schemas';
-import { loadK8sTypeMaps } from './support/k8s-type-maps';
-import { unpinnedImage } from './support/pod-security';
-import { unresolvedFieldTypes } from './support/unknown-fields';
+import { CRDS_DIR_ENV, crdRegistry } from '../src/testing/crd-schemas';
+import { loadK8sTypeMaps } from '../src/testing/k8s-type-maps';
+import { unpinnedImage } from '../src/testing/pod-security';
+import { unresolvedFieldTypes } from '../src/testing/unknown-fields';
 import {
   assertValidManifests,
   checkRestrictedPodSecurity,
   validateManifests,
   validateSchema,
-  ValidateManifestsOptions,
-} from './support/validate-manifests';
+  type ValidateManifestsOptions,
+} from '../src/testing';
 
 const NS = 'mlops';
 const OPTIONS: ValidateManifestsOptions = { externalSecrets: ['mlflow-auth'] };

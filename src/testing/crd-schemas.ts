@@ -323,7 +323,7 @@ function strictSchema(node: any, at: string[], structural: boolean, cel: CelChec
     if (!check) {
       throw new Error(
         `${crd.file}: ${crd.kind} has a CEL rule at ${at.join('.') || '(root)'} that the validator does not implement: ${text}; ` +
-          'implement it in CEL_RULES in test/support/crd-schemas.ts',
+          'implement it in CEL_RULES in src/testing/crd-schemas.ts',
       );
     }
     cel.push({ path: at, rule: text, message: rule.message ?? `failed rule: ${text}`, check });

@@ -38,7 +38,7 @@ export function unknownFields(value: unknown, type: string, path: string, report
   const maps = loadK8sTypeMaps();
   const fields = maps.models.get(t);
   if (!fields) {
-    throw new Error(`the unknown-field check met type ${JSON.stringify(type)} at ${path || '(root)'}, which is neither a model of @kubernetes/client-node ${maps.clientVersion} nor a known primitive; add it to LEAF_TYPES in test/support/unknown-fields.ts if it has no fields`);
+    throw new Error(`the unknown-field check met type ${JSON.stringify(type)} at ${path || '(root)'}, which is neither a model of @kubernetes/client-node ${maps.clientVersion} nor a known primitive; add it to LEAF_TYPES in src/testing/unknown-fields.ts if it has no fields`);
   }
   if (!isPlainObject(value)) return;
   for (const [key, child] of Object.entries(value)) {
