@@ -8,10 +8,26 @@ const esbuild = require('esbuild');
 
 const root = path.resolve(__dirname, '..');
 
+/**
+ * The bundle file names are part of the contract (src/contract.ts): the constructs read the
+ * same names from assets/ and mount them in the pod. The contract is plain TypeScript data, so
+ * esbuild turns it into CommonJS in memory and this script reads the names from it.
+ */
+function loadContract() {
+  const { outputFiles } = esbuild.buildSync({
+    absWorkingDir: root, entryPoints: ['src/contract.ts'], bundle: true, platform: 'node', format: 'cjs', write: false,
+  });
+  const module = { exports: {} };
+  new Function('module', 'exports', outputFiles[0].text)(module, module.exports);
+  return module.exports;
+}
+
+const { BUNDLES } = loadContract();
+
 /** One line per program: entry point -> bundled file. */
 const ENTRIES = [
-  { entry: 'src/runtime/metrics-proxy/main.ts', outfile: 'assets/metrics-proxy.js' },
-  { entry: 'src/runtime/drift/main.ts', outfile: 'assets/mlops-drift.js' },
+  { entry: 'src/runtime/metrics-proxy/main.ts', outfile: `assets/${BUNDLES.metricsProxy}` },
+  { entry: 'src/runtime/drift/main.ts', outfile: `assets/${BUNDLES.driftChecker}` },
 ];
 
 async function bundle({ entry, outfile }) {

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs as nodeParseArgs } from 'node:util';
+import { CHECKER_COMMAND, CHECKER_FLAGS, CHECKER_VALUE_FLAGS } from '../../contract';
 import type { CheckOptions, Correction } from './check';
 import { InputError } from './errors';
 import { mlflowSettings } from './io/mlflow';
@@ -8,7 +9,7 @@ import { s3Settings } from './io/s3';
 import type { Format } from './io/sources';
 import { METHODS, type DriftMethod } from './stats/stattests';
 
-/** The command line of `mlops-drift check` (DESIGN.md "The drift CLI" plus the options issue 4 adds). */
+/** The command line of `mlops-drift check` (flags: CHECKER_FLAGS in src/contract.ts; docs/architecture.md, "Contracts"). */
 export const USAGE = `usage: mlops-drift check --reference <uri> --current <uri> [options]
 
 Compares a current dataset with a reference dataset feature by feature and prints the result.
@@ -54,27 +55,24 @@ export interface CliOptions {
 
 export type Parsed = { readonly help: true } | ({ readonly help: false } & CliOptions);
 
-const VALUE_FLAGS = [
-  'reference', 'current', 'features', 'categorical', 'method', 'threshold', 'drift-share', 'correction', 'label',
-  'prediction', 'task', 'positive-label', 'sample', 'seed', 'format', 's3-endpoint', 'tracking-uri', 'date',
-  'pushgateway', 'namespace', 'model', 'shard-index', 'shard-count',
-] as const;
-const BOOLEAN_FLAGS = ['json', 'help'] as const;
+/** The flag names come from the contract: DriftMonitor writes the same names into the CronJob's args. */
+const F = CHECKER_FLAGS;
+const BOOLEAN_FLAGS: readonly string[] = [F.json, F.help];
 
 const OPTIONS: ParseArgsConfig['options'] = Object.fromEntries([
-  ...VALUE_FLAGS.map((name) => [name, { type: 'string' as const }]),
+  ...CHECKER_VALUE_FLAGS.map((name) => [name, { type: 'string' as const }]),
   ...BOOLEAN_FLAGS.map((name) => [name, { type: 'boolean' as const }]),
 ]);
-const isValueFlag = (name: string) => (VALUE_FLAGS as readonly string[]).includes(name);
-const isBooleanFlag = (name: string) => (BOOLEAN_FLAGS as readonly string[]).includes(name);
+const isValueFlag = (name: string) => CHECKER_VALUE_FLAGS.includes(name);
+const isBooleanFlag = (name: string) => BOOLEAN_FLAGS.includes(name);
 
 /** Parses argv (without node and script); throws InputError with the problem and the usage. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: Date = new Date()): Parsed {
   const args = [...argv];
-  if (args.includes('--help') || args.includes('-h')) return { help: true };
+  if (args.includes(`--${F.help}`) || args.includes('-h')) return { help: true };
   if (args.length === 0) throw usage('no command given');
   const command = args.shift();
-  if (command !== 'check') throw usage(`unknown command ${JSON.stringify(command)}; the only command is check`);
+  if (command !== CHECKER_COMMAND) throw usage(`unknown command ${JSON.stringify(command)}; the only command is ${CHECKER_COMMAND}`);
   const { values, flags } = readOptions(args);
 
   const required = (name: string) => {
@@ -84,71 +82,71 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   };
   const list = (name: string) => (values.get(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-  const date = values.get('date') ?? now.toISOString().slice(0, 10);
+  const date = values.get(F.date) ?? now.toISOString().slice(0, 10);
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
-    throw usage(`--date ${JSON.stringify(date)} is not a date like 2024-05-31`);
+    throw usage(`--${F.date} ${JSON.stringify(date)} is not a date like 2024-05-31`);
   }
-  const { method, featureMethods } = parseMethod(values.get('method'));
-  const { threshold, methodThresholds } = parseThreshold(values.get('threshold'));
+  const { method, featureMethods } = parseMethod(values.get(F.method));
+  const { threshold, methodThresholds } = parseThreshold(values.get(F.threshold));
 
-  const driftShare = number('drift-share', values.get('drift-share'), 0.5, (x) => x >= 0 && x <= 1, 'a share between 0 and 1');
-  const correction = oneOf('correction', values.get('correction') ?? 'none', ['none', 'bonferroni', 'fdr']) as Correction;
-  const task = oneOf('task', values.get('task') ?? 'classification', ['classification', 'regression']) as Task;
-  const format = values.has('format') ? (oneOf('format', values.get('format')!, ['csv', 'jsonl', 'parquet']) as Format) : undefined;
-  const sample = values.has('sample') ? number('sample', values.get('sample'), 0, (x) => Number.isInteger(x) && x >= 1, 'a whole number of rows >= 1') : undefined;
-  const seed = number('seed', values.get('seed'), 0, (x) => Number.isInteger(x) && Math.abs(x) < 2 ** 31, 'a whole number');
-  if (values.has('seed') && sample === undefined) throw usage('--seed only makes sense with --sample');
+  const driftShare = number(F.driftShare, values.get(F.driftShare), 0.5, (x) => x >= 0 && x <= 1, 'a share between 0 and 1');
+  const correction = oneOf(F.correction, values.get(F.correction) ?? 'none', ['none', 'bonferroni', 'fdr']) as Correction;
+  const task = oneOf(F.task, values.get(F.task) ?? 'classification', ['classification', 'regression']) as Task;
+  const format = values.has(F.format) ? (oneOf(F.format, values.get(F.format)!, ['csv', 'jsonl', 'parquet']) as Format) : undefined;
+  const sample = values.has(F.sample) ? number(F.sample, values.get(F.sample), 0, (x) => Number.isInteger(x) && x >= 1, 'a whole number of rows >= 1') : undefined;
+  const seed = number(F.seed, values.get(F.seed), 0, (x) => Number.isInteger(x) && Math.abs(x) < 2 ** 31, 'a whole number');
+  if (values.has(F.seed) && sample === undefined) throw usage(`--${F.seed} only makes sense with --${F.sample}`);
 
-  const pushFlags = ['pushgateway', 'namespace', 'model'].filter((f) => values.has(f));
-  if (pushFlags.length > 0 && pushFlags.length < 3) throw usage('--pushgateway, --namespace and --model go together');
-  if (values.has('pushgateway')) {
+  const pushFlags = [F.pushgateway, F.namespace, F.model].filter((f) => values.has(f));
+  if (pushFlags.length > 0 && pushFlags.length < 3) throw usage(`--${F.pushgateway}, --${F.namespace} and --${F.model} go together`);
+  if (values.has(F.pushgateway)) {
     try {
-      const url = new URL(values.get('pushgateway')!);
+      const url = new URL(values.get(F.pushgateway)!);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
     } catch {
-      throw usage(`--pushgateway ${JSON.stringify(values.get('pushgateway'))} is not an http(s) URL`);
+      throw usage(`--${F.pushgateway} ${JSON.stringify(values.get(F.pushgateway))} is not an http(s) URL`);
     }
   }
-  const endpoint = values.get('s3-endpoint');
-  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) throw usage(`--s3-endpoint ${JSON.stringify(endpoint)} is not an http(s) URL`);
+  const endpoint = values.get(F.s3Endpoint);
+  if (endpoint !== undefined && !/^https?:\/\//.test(endpoint)) throw usage(`--${F.s3Endpoint} ${JSON.stringify(endpoint)} is not an http(s) URL`);
 
-  const shardFlags = ['shard-index', 'shard-count'].filter((f) => values.has(f));
-  if (shardFlags.length === 1) throw usage('--shard-index and --shard-count go together');
-  const shardCount = number('shard-count', values.get('shard-count'), 1, (x) => Number.isInteger(x) && x >= 1 && x <= 1000, 'a whole number from 1 to 1000');
-  const shardIndex = number('shard-index', values.get('shard-index'), 0, (x) => Number.isInteger(x) && x >= 0 && x < shardCount, `a whole number from 0 to ${shardCount - 1} (below --shard-count)`);
+  const shardFlags = [F.shardIndex, F.shardCount].filter((f) => values.has(f));
+  if (shardFlags.length === 1) throw usage(`--${F.shardIndex} and --${F.shardCount} go together`);
+  const shardCount = number(F.shardCount, values.get(F.shardCount), 1, (x) => Number.isInteger(x) && x >= 1 && x <= 1000, 'a whole number from 1 to 1000');
+  const shardIndex = number(F.shardIndex, values.get(F.shardIndex), 0, (x) => Number.isInteger(x) && x >= 0 && x < shardCount, `a whole number from 0 to ${shardCount - 1} (below --${F.shardCount})`);
   const shard = shardCount > 1 ? { index: shardIndex, count: shardCount } : undefined;
 
-  const features = values.has('features') ? list('features') : undefined;
-  if (features && features.length === 0) throw usage('--features is empty');
+  const features = values.has(F.features) ? list(F.features) : undefined;
+  if (features && features.length === 0) throw usage(`--${F.features} is empty`);
   for (const f of Object.keys(featureMethods)) {
-    if (features && !features.includes(f)) throw usage(`--method names feature ${JSON.stringify(f)}, which is not in --features`);
+    if (features && !features.includes(f)) throw usage(`--${F.method} names feature ${JSON.stringify(f)}, which is not in --${F.features}`);
   }
 
   return {
     help: false,
-    json: flags.has('json'),
-    push: values.has('pushgateway')
-      ? { url: values.get('pushgateway')!, namespace: required('namespace'), model: required('model'), ...(shard ? { shard: shard.index } : {}) }
+    json: flags.has(F.json),
+    push: values.has(F.pushgateway)
+      ? { url: values.get(F.pushgateway)!, namespace: required(F.namespace), model: required(F.model), ...(shard ? { shard: shard.index } : {}) }
       : undefined,
     check: {
-      reference: renderTemplate(required('reference'), date),
-      current: renderTemplate(required('current'), date),
+      reference: renderTemplate(required(F.reference), date),
+      current: renderTemplate(required(F.current), date),
       features,
-      categorical: list('categorical'),
+      categorical: list(F.categorical),
       method,
       featureMethods,
       threshold,
       methodThresholds,
       driftShare,
       correction,
-      label: values.get('label'),
-      prediction: values.get('prediction'),
+      label: values.get(F.label),
+      prediction: values.get(F.prediction),
       task,
-      positiveLabel: values.get('positive-label') ?? '1',
+      positiveLabel: values.get(F.positiveLabel) ?? '1',
       sampling: sample !== undefined ? { size: sample, seed } : undefined,
       format,
       shard,
-      settings: { s3: s3Settings(env, endpoint), mlflow: mlflowSettings(env, values.get('tracking-uri')) },
+      settings: { s3: s3Settings(env, endpoint), mlflow: mlflowSettings(env, values.get(F.trackingUri)) },
     },
   };
 }
@@ -211,9 +209,9 @@ function parseMethod(text: string | undefined): { method: DriftMethod | 'auto'; 
   for (const part of (text ?? 'auto').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     const eq = part.lastIndexOf('=');
     const name = eq < 0 ? part : part.slice(eq + 1);
-    if (name !== 'auto' && !isMethod(name)) throw usage(`--method: ${JSON.stringify(name)} is not auto or one of ${METHODS.join(', ')}`);
+    if (name !== 'auto' && !isMethod(name)) throw usage(`--${F.method}: ${JSON.stringify(name)} is not auto or one of ${METHODS.join(', ')}`);
     if (eq < 0) method = name as DriftMethod | 'auto';
-    else if (name === 'auto') throw usage(`--method: ${JSON.stringify(part)}: a feature needs a concrete method`);
+    else if (name === 'auto') throw usage(`--${F.method}: ${JSON.stringify(part)}: a feature needs a concrete method`);
     else featureMethods[part.slice(0, eq)] = name as DriftMethod;
   }
   return { method, featureMethods };
@@ -225,11 +223,11 @@ function parseThreshold(text: string | undefined): { threshold?: number; methodT
   for (const part of (text ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     const eq = part.indexOf('=');
     const value = Number(eq < 0 ? part : part.slice(eq + 1));
-    if (!Number.isFinite(value) || value < 0) throw usage(`--threshold: ${JSON.stringify(part)} is not a threshold >= 0`);
+    if (!Number.isFinite(value) || value < 0) throw usage(`--${F.threshold}: ${JSON.stringify(part)} is not a threshold >= 0`);
     if (eq < 0) threshold = value;
     else {
       const m = part.slice(0, eq);
-      if (!isMethod(m)) throw usage(`--threshold: ${JSON.stringify(m)} is not one of ${METHODS.join(', ')}`);
+      if (!isMethod(m)) throw usage(`--${F.threshold}: ${JSON.stringify(m)} is not one of ${METHODS.join(', ')}`);
       methodThresholds[m] = value;
     }
   }

@@ -59,7 +59,7 @@ function log(event: string, fields: Record<string, unknown>, level = 'info'): vo
 /** JSON cannot hold Infinity (a chi-square with a category unseen in the reference): the largest double stands in. */
 const finite = (x: number) => (x === Infinity ? Number.MAX_VALUE : x === -Infinity ? -Number.MAX_VALUE : x);
 
-/** Exactly the contract's shape (DESIGN.md "The drift CLI"). */
+/** Exactly the contract's shape (docs/architecture.md, "Contracts": the drift CLI). */
 export function toJson(result: CheckResult) {
   return {
     features: result.features.map((f) => ({

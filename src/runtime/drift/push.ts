@@ -1,17 +1,16 @@
+import { DRIFT_DATASETS, DRIFT_METRICS, DRIFT_PUSH_JOB, LABELS } from '../../contract';
 import type { CheckResult } from './check';
 import { RunError } from './errors';
 import { httpRequest, readText, sleep } from './io/http';
 import { TEXT_FORMAT_CONTENT_TYPE, familyHeader, sampleLine } from '../shared/prometheus-text';
 
 /**
- * The contract metrics (DESIGN.md "Drift metrics") in Prometheus text format, PUT to a
- * Pushgateway under the grouping key job="mlops-drift", namespace, model. PUT replaces the
- * whole group, so features that disappeared from the check do not linger as stale series.
+ * The contract metrics (DRIFT_METRICS in src/contract.ts) in Prometheus text format, PUT to a
+ * Pushgateway under the grouping key job=DRIFT_PUSH_JOB, namespace, model. PUT replaces the whole
+ * group, so features that disappeared from the check do not linger as stale series.
  * Only a completed check is pushed: a failed run pushes nothing, so
  * mlops_drift_last_success_timestamp_seconds ages and the staleness alert fires.
  */
-
-export const JOB = 'mlops-drift';
 
 export interface PushTarget {
   /** Pushgateway base URL, e.g. http://pushgateway:9091 */
@@ -30,8 +29,13 @@ function groupingSegment(name: string, value: string): string {
 
 export function pushUrl(target: PushTarget): string {
   const base = target.url.replace(/\/+$/, '');
-  const shard = target.shard !== undefined ? `/${groupingSegment('shard', String(target.shard))}` : '';
-  return `${base}/metrics/${groupingSegment('job', JOB)}/${groupingSegment('namespace', target.namespace)}/${groupingSegment('model', target.model)}${shard}`;
+  const group = [
+    groupingSegment(LABELS.job, DRIFT_PUSH_JOB),
+    groupingSegment(LABELS.namespace, target.namespace),
+    groupingSegment(LABELS.model, target.model),
+    ...(target.shard !== undefined ? [groupingSegment(LABELS.shard, String(target.shard))] : []),
+  ];
+  return `${base}/metrics/${group.join('/')}`;
 }
 
 /** The exposition for one check; timestamps are seconds since the epoch. */
@@ -43,23 +47,21 @@ export function renderMetrics(result: CheckResult, durationSeconds: number, nowS
     for (const [labels, value] of samples) lines.push(sampleLine(name, labels, value));
   };
   const byFeature = (pick: (f: CheckResult['features'][number]) => number | null) => result.features
-    .map((f): [Record<string, string>, number | null] => [{ feature: f.feature, method: f.method }, pick(f)])
+    .map((f): [Record<string, string>, number | null] => [{ [LABELS.feature]: f.feature, [LABELS.method]: f.method }, pick(f)])
     .filter((s): s is [Record<string, string>, number] => s[1] !== null);
 
-  family('mlops_drift_p_value', 'p-value of the feature\'s drift test (tests with a p-value only).', byFeature((f) => f.pValue));
-  family('mlops_drift_statistic', 'Statistic or distance of the feature\'s drift test.', byFeature((f) => f.statistic));
-  family('mlops_drift_detected', '1 when the feature drifted, else 0.', byFeature((f) => (f.drifted ? 1 : 0)));
-  family('mlops_drift_share', 'Share of features that drifted, 0..1.', [[{}, result.driftShare]]);
-  family('mlops_drift_dataset_drifted', '1 when the drifted share reached the dataset threshold, else 0.', [[{}, result.drifted ? 1 : 0]]);
-  family('mlops_drift_rows', 'Rows used by the check, per dataset.', [
-    [{ dataset: 'reference' }, result.rows.reference],
-    [{ dataset: 'current' }, result.rows.current],
-  ]);
-  family('mlops_drift_last_success_timestamp_seconds', 'When the last drift check completed.', [[{}, nowSeconds]]);
-  family('mlops_drift_check_duration_seconds', 'How long the last drift check took.', [[{}, durationSeconds]]);
+  family(DRIFT_METRICS.pValue, 'p-value of the feature\'s drift test (tests with a p-value only).', byFeature((f) => f.pValue));
+  family(DRIFT_METRICS.statistic, 'Statistic or distance of the feature\'s drift test.', byFeature((f) => f.statistic));
+  family(DRIFT_METRICS.detected, '1 when the feature drifted, else 0.', byFeature((f) => (f.drifted ? 1 : 0)));
+  family(DRIFT_METRICS.share, 'Share of features that drifted, 0..1.', [[{}, result.driftShare]]);
+  family(DRIFT_METRICS.datasetDrifted, '1 when the drifted share reached the dataset threshold, else 0.', [[{}, result.drifted ? 1 : 0]]);
+  family(DRIFT_METRICS.rows, 'Rows used by the check, per dataset.',
+    DRIFT_DATASETS.map((dataset): [Record<string, string>, number] => [{ [LABELS.dataset]: dataset }, result.rows[dataset]]));
+  family(DRIFT_METRICS.lastSuccessTimestampSeconds, 'When the last drift check completed.', [[{}, nowSeconds]]);
+  family(DRIFT_METRICS.checkDurationSeconds, 'How long the last drift check took.', [[{}, durationSeconds]]);
   if (result.quality) {
-    family('mlops_model_quality', 'Model quality on the current data with labels.',
-      Object.entries(result.quality).map(([metric, value]): [Record<string, string>, number] => [{ metric }, value]));
+    family(DRIFT_METRICS.modelQuality, 'Model quality on the current data with labels.',
+      Object.entries(result.quality).map(([metric, value]): [Record<string, string>, number] => [{ [LABELS.metric]: metric }, value]));
   }
   return `${lines.join('\n')}\n`;
 }

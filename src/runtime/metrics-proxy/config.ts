@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { PROXY_ENV } from '../../contract';
 
 /** Settings of the metrics proxy, read by `parseConfig` from the MLOPS_* environment. */
 export interface MetricsProxyConfig {
@@ -22,18 +23,8 @@ export interface MetricsProxyConfig {
   readonly drainSeconds: number;
 }
 
-/** The environment variables `parseConfig` reads, with their defaults. */
-export const ENV = {
-  upstream: 'MLOPS_PROXY_UPSTREAM',
-  listenPort: 'MLOPS_PROXY_LISTEN_PORT',
-  metricsPort: 'MLOPS_PROXY_METRICS_PORT',
-  bindAddress: 'MLOPS_PROXY_BIND_ADDRESS',
-  modelName: 'MLOPS_MODEL_NAME',
-  buckets: 'MLOPS_PROXY_BUCKETS',
-  uncountedPaths: 'MLOPS_PROXY_UNCOUNTED_PATHS',
-  upstreamTimeoutSeconds: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS',
-  drainSeconds: 'MLOPS_PROXY_DRAIN_SECONDS',
-} as const;
+/** The environment variables `parseConfig` reads (the contract's names; DEFAULTS below has their defaults). */
+const ENV = PROXY_ENV;
 
 export const DEFAULTS = {
   listenPort: 8080,

@@ -1,8 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { escapeLabelValue, formatValue } from '../shared/prometheus-text';
+import { LABELS, SERVING_METRICS } from '../../contract';
+import { escapeLabelValue, familyHeader, formatValue } from '../shared/prometheus-text';
+
+const { requestsTotal, requestDurationSeconds: duration, requestsInFlight } = SERVING_METRICS;
 
 /**
- * The uniform serving metrics of one model (DESIGN.md, "Serving metrics"): a request
+ * The uniform serving metrics of one model (SERVING_METRICS in src/contract.ts): a request
  * counter by status code, a latency histogram and an in-flight gauge.
  */
 export class ServingMetrics {
@@ -16,7 +19,7 @@ export class ServingMetrics {
 
   constructor(modelName: string, private readonly buckets: readonly number[]) {
     this.bucketCounts = new Array<number>(buckets.length + 1).fill(0);
-    this.modelLabel = `model="${escapeLabelValue(modelName)}"`;
+    this.modelLabel = `${LABELS.model}="${escapeLabelValue(modelName)}"`;
   }
 
   requestStarted(): void {
@@ -37,31 +40,25 @@ export class ServingMetrics {
   /** The metrics in text exposition format 0.0.4, process metrics included. */
   render(): string {
     const model = this.modelLabel;
-    const lines: string[] = [
-      '# HELP mlops_inference_requests_total Inference requests answered, by HTTP status code sent to the client (499: client closed the connection first).',
-      '# TYPE mlops_inference_requests_total counter',
-    ];
+    const lines: string[] = familyHeader(requestsTotal, 'counter',
+      'Inference requests answered, by HTTP status code sent to the client (499: client closed the connection first).');
     for (const code of [...this.requestsByCode.keys()].sort()) {
-      lines.push(`mlops_inference_requests_total{${model},code="${escapeLabelValue(code)}"} ${this.requestsByCode.get(code)}`);
+      lines.push(`${requestsTotal}{${model},${LABELS.code}="${escapeLabelValue(code)}"} ${this.requestsByCode.get(code)}`);
     }
 
-    lines.push(
-      '# HELP mlops_inference_request_duration_seconds Time from request arrival to the end of the response sent to the client.',
-      '# TYPE mlops_inference_request_duration_seconds histogram',
-    );
+    lines.push(...familyHeader(duration, 'histogram', 'Time from request arrival to the end of the response sent to the client.'));
     let cumulative = 0;
     this.buckets.forEach((bound, slot) => {
       cumulative += this.bucketCounts[slot];
-      lines.push(`mlops_inference_request_duration_seconds_bucket{${model},le="${formatValue(bound)}"} ${cumulative}`);
+      lines.push(`${duration}_bucket{${model},le="${formatValue(bound)}"} ${cumulative}`);
     });
     cumulative += this.bucketCounts[this.buckets.length];
     lines.push(
-      `mlops_inference_request_duration_seconds_bucket{${model},le="+Inf"} ${cumulative}`,
-      `mlops_inference_request_duration_seconds_sum{${model}} ${formatValue(this.durationSum)}`,
-      `mlops_inference_request_duration_seconds_count{${model}} ${this.durationCount}`,
-      '# HELP mlops_inference_requests_in_flight Inference requests received and not yet answered.',
-      '# TYPE mlops_inference_requests_in_flight gauge',
-      `mlops_inference_requests_in_flight{${model}} ${this.inFlight}`,
+      `${duration}_bucket{${model},le="+Inf"} ${cumulative}`,
+      `${duration}_sum{${model}} ${formatValue(this.durationSum)}`,
+      `${duration}_count{${model}} ${this.durationCount}`,
+      ...familyHeader(requestsInFlight, 'gauge', 'Inference requests received and not yet answered.'),
+      `${requestsInFlight}{${model}} ${this.inFlight}`,
     );
 
     const cpu = process.cpuUsage();

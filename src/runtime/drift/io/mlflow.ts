@@ -1,3 +1,4 @@
+import { CHECKER_ENV } from '../../../contract';
 import { InputError } from '../errors';
 import { getJson } from './http';
 
@@ -26,12 +27,14 @@ export interface MlflowSettings {
 }
 
 export function mlflowSettings(env: NodeJS.ProcessEnv, trackingUriFlag?: string): MlflowSettings | undefined {
-  const trackingUri = trackingUriFlag ?? env.MLFLOW_TRACKING_URI;
+  const trackingUri = trackingUriFlag ?? env[CHECKER_ENV.trackingUri];
   if (!trackingUri) return undefined;
   let authorization: string | undefined;
-  if (env.MLFLOW_TRACKING_TOKEN) authorization = `Bearer ${env.MLFLOW_TRACKING_TOKEN}`;
-  else if (env.MLFLOW_TRACKING_USERNAME) {
-    authorization = `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}`;
+  const token = env[CHECKER_ENV.trackingToken];
+  const username = env[CHECKER_ENV.trackingUsername];
+  if (token) authorization = `Bearer ${token}`;
+  else if (username) {
+    authorization = `Basic ${Buffer.from(`${username}:${env[CHECKER_ENV.trackingPassword] ?? ''}`).toString('base64')}`;
   }
   return { trackingUri: trackingUri.replace(/\/+$/, ''), authorization };
 }
@@ -56,7 +59,7 @@ export function mlflowHeaders(settings: MlflowSettings): Record<string, string> 
 
 /** Resolves runs:/ and models:/ URIs to an artifact root and path. */
 export async function resolveMlflowUri(uri: string, settings: MlflowSettings | undefined): Promise<ResolvedArtifact> {
-  if (!settings) throw new InputError(`${uri} needs an MLflow tracking server: pass --tracking-uri or set MLFLOW_TRACKING_URI`);
+  if (!settings) throw new InputError(`${uri} needs an MLflow tracking server: pass --tracking-uri or set ${CHECKER_ENV.trackingUri}`);
   const api = `${settings.trackingUri}/api/2.0/mlflow`;
   const headers = mlflowHeaders(settings);
   const runRoot = async (runId: string) => {

@@ -1,4 +1,5 @@
 import * as aws4 from 'aws4';
+import { CHECKER_ENV } from '../../../contract';
 import { httpRequest, readText } from './http';
 import { InputError } from '../errors';
 
@@ -21,11 +22,11 @@ export interface S3Settings {
 /** S3 settings from flags and the standard AWS environment variables. */
 export function s3Settings(env: NodeJS.ProcessEnv, endpointFlag?: string): S3Settings {
   return {
-    endpoint: endpointFlag ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL,
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    accessKeyId: env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-    sessionToken: env.AWS_SESSION_TOKEN,
+    endpoint: endpointFlag ?? env[CHECKER_ENV.s3EndpointS3] ?? env[CHECKER_ENV.s3Endpoint],
+    region: env[CHECKER_ENV.region] ?? env[CHECKER_ENV.defaultRegion] ?? 'us-east-1',
+    accessKeyId: env[CHECKER_ENV.accessKeyId],
+    secretAccessKey: env[CHECKER_ENV.secretAccessKey],
+    sessionToken: env[CHECKER_ENV.sessionToken],
   };
 }
 
