@@ -168,3 +168,22 @@ describe('ModelRegistry component', () => {
     expect(() => registry.model('fraud-detector', { alias: 'champion', version: 3 })).toThrow(/^ModelRegistry mlops\/mlflow: model\(\) .* set exactly one of alias or version/);
   });
 });
+
+describe('two components that would create the same Kubernetes object', () => {
+  test('fails while the program runs, naming both components and the object', async () => {
+    // GIVEN a stack that already has a ModelService fraud-detector in mlops
+    await startMocks();
+    new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    // WHEN a second component of another Pulumi name declares the same objects
+    const second = () => new ModelService('fraud-detector-copy', { name: 'fraud-detector', namespace: 'mlops', runtime: runtime() });
+    // THEN it throws before registering anything, with both component names and the object
+    expect(second).toThrow(/mlops:index:ModelService fraud-detector-copy and mlops:index:ModelService fraud-detector would both create \w+ mlops\/fraud-detector/);
+  });
+
+  test('the same names through two providers (two clusters) are not a conflict', async () => {
+    await startMocks();
+    const k8s = await import('@pulumi/kubernetes');
+    new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('east', {}) });
+    expect(() => new ModelService('fraud-detector-west', { name: 'fraud-detector', namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('west', {}) })).not.toThrow();
+  });
+});

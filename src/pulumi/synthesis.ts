@@ -66,6 +66,7 @@ export function registerObjects(parent: pulumi.ComponentResource, chart: Chart, 
     if (seen.has(key)) throw new Error(`mlops-constructs/pulumi: ${describeObject(o)} is synthesized twice (objects #${seen.get(key)} and #${i})`);
     seen.set(key, i);
   });
+  claimObjects(parent, objects);
   const deps = dependenciesWithin(objects);
   const registered: (pulumi.CustomResource | undefined)[] = new Array(objects.length);
   // gatherExplicitDependencies flattens nested lists and Outputs, so the option can be passed as is.
@@ -111,4 +112,33 @@ export function findResource(resources: readonly KubernetesObjectResource[], kin
 /** The defined ones of some `dependsOn` values. */
 export function dependencies(...values: (DependsOn | undefined)[]): DependsOn[] {
   return values.filter((v): v is DependsOn => v !== undefined && v !== null);
+}
+
+/**
+ * Which component registered each Kubernetes object, per provider (the default provider: per
+ * engine run, i.e. per resource monitor). Two components that would create the same object
+ * (group, kind, namespace, name) on one cluster must fail while the program runs, so that
+ * `pulumi preview` (and the preview `pulumi up` starts with) stops before anything is applied,
+ * instead of the second create failing on the apiserver after the first one landed.
+ */
+const claims = new WeakMap<object, Map<string, string>>();
+const NO_MONITOR = {};
+
+function claimObjects(parent: pulumi.ComponentResource, objects: readonly KubernetesObject[]): void {
+  const internals = parent as unknown as { __pulumiType?: string; __name?: string };
+  const owner = `${internals.__pulumiType ?? 'component'} ${internals.__name ?? ''}`.trim();
+  const scopeOf = (o: KubernetesObject): object =>
+    parent.getProvider(resourceKind(o.apiVersion, o.kind).token) ?? pulumi.runtime.getMonitor() ?? NO_MONITOR;
+  const identity = (o: KubernetesObject) => `${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : 'core'} ${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  for (const o of objects) {
+    const other = claims.get(scopeOf(o))?.get(identity(o));
+    if (other !== undefined) {
+      throw new Error(`mlops-constructs/pulumi: ${owner} and ${other} would both create ${describeObject(o)}; give one of them another name or namespace`);
+    }
+  }
+  for (const o of objects) {
+    const scope = scopeOf(o);
+    if (!claims.has(scope)) claims.set(scope, new Map());
+    claims.get(scope)!.set(identity(o), owner);
+  }
 }
