@@ -1,1 +1,3 @@
 export * from './constructs';
+// The names that cross a boundary (metrics, labels, environment, bundles, the checker's flags).
+export * from './contract';

@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../contract';
 import * as k8s from '../core/k8s';
 import { IModelService } from '../serving/interfaces';
 import { invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
@@ -19,8 +20,6 @@ const KIND = 'ModelDashboard';
 export const GRAFANA_DASHBOARD_LABEL = 'grafana_dashboard';
 // Grafana refuses dashboard uids longer than 40 characters.
 const MAX_UID_LENGTH = 40;
-// The grouping-key job of every drift run's push (DESIGN.md, "Drift metrics").
-const DRIFT_JOB = 'mlops-drift';
 
 /**
  * A Grafana dashboard of one model as a ConfigMap labelled `grafana_dashboard: "1"`:
@@ -97,13 +96,13 @@ interface PanelSpec {
 function modelDashboardJson(service: IModelService, uid: string): Record<string, unknown> {
   const q = (value: string) => JSON.stringify(value);
   const sel = `namespace=${q(service.namespace)},model=${q(service.modelName)}`;
-  const driftSel = `job=${q(DRIFT_JOB)},${sel}`;
+  const driftSel = `job=${q(DRIFT_PUSH_JOB)},${sel}`;
   const deploymentSel = `namespace=${q(service.namespace)},deployment=${q(service.name)}`;
-  const requests = `mlops_inference_requests_total{${sel}}`;
+  const requests = `${S.requestsTotal}{${sel}}`;
   const rows: Array<{ title: string; panels: PanelSpec[] }> = [];
 
   if (service.exportsServingMetrics) {
-    const quantile = (qq: number) => `histogram_quantile(${qq}, sum by (le) (rate(mlops_inference_request_duration_seconds_bucket{${sel}}[$__rate_interval])))`;
+    const quantile = (qq: number) => `histogram_quantile(${qq}, sum by (le) (rate(${S.requestDurationSeconds}_bucket{${sel}}[$__rate_interval])))`;
     rows.push({
       title: 'Serving',
       panels: [
@@ -116,7 +115,7 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
           title: 'Errors (5xx share)', unit: 'percentunit', min: 0, threshold: service.errorRateObjective,
           description: 'Share of requests answered with a 5xx status; the red line is the error-rate objective.',
           targets: [{
-            expr: `(sum(rate(mlops_inference_requests_total{${sel},code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(${requests}[$__rate_interval]))`,
+            expr: `(sum(rate(${S.requestsTotal}{${sel},code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(${requests}[$__rate_interval]))`,
             legend: 'error ratio',
           }],
         },
@@ -132,7 +131,7 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
         {
           title: 'Requests in flight', unit: 'short', min: 0,
           description: 'Requests received and not yet answered, summed over the pods.',
-          targets: [{ expr: `sum(mlops_inference_requests_in_flight{${sel}})`, legend: 'in flight' }],
+          targets: [{ expr: `sum(${S.requestsInFlight}{${sel}})`, legend: 'in flight' }],
         },
       ],
     });
@@ -155,30 +154,30 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
       {
         title: 'Drift statistic per feature', unit: 'short',
         description: 'Test statistic of the last drift check per feature (KS D, chi-square, distance...).',
-        targets: [{ expr: `max by (feature, method) (mlops_drift_statistic{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
+        targets: [{ expr: `max by (feature, method) (${D.statistic}{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
       },
       {
         title: 'Drift p-value per feature', unit: 'short', min: 0, max: 1,
         description: 'p-value of the last drift check per feature, for tests that have one; low means drifted.',
-        targets: [{ expr: `max by (feature, method) (mlops_drift_p_value{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
+        targets: [{ expr: `max by (feature, method) (${D.pValue}{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
       },
       {
         title: 'Drifted share of features', unit: 'percentunit', min: 0, max: 1,
         description: 'Share of features drifted in the last check, and whether the dataset as a whole drifted (1).',
         targets: [
-          { expr: `max(mlops_drift_share{${driftSel}})`, legend: 'drifted share' },
-          { expr: `max(mlops_drift_dataset_drifted{${driftSel}})`, legend: 'dataset drifted' },
+          { expr: `max(${D.share}{${driftSel}})`, legend: 'drifted share' },
+          { expr: `max(${D.datasetDrifted}{${driftSel}})`, legend: 'dataset drifted' },
         ],
       },
       {
         title: 'Model quality', unit: 'short', threshold: service.accuracyFloor,
         description: 'Quality on labelled production data from the last drift check; the red line is the accuracy floor.',
-        targets: [{ expr: `max by (metric) (mlops_model_quality{${driftSel}})`, legend: '{{metric}}' }],
+        targets: [{ expr: `max by (metric) (${D.modelQuality}{${driftSel}})`, legend: '{{metric}}' }],
       },
       {
         title: 'Time since the last successful drift check', unit: 's', min: 0, width: 24,
         description: 'Age of the last drift check that completed.',
-        targets: [{ expr: `time() - max(mlops_drift_last_success_timestamp_seconds{${driftSel}})`, legend: 'age' }],
+        targets: [{ expr: `time() - max(${D.lastSuccessTimestampSeconds}{${driftSel}})`, legend: 'age' }],
       },
     ],
   });

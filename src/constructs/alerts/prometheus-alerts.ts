@@ -1,5 +1,6 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../contract';
 import { IDriftMonitor } from '../drift/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
@@ -62,16 +63,6 @@ export interface PrometheusAlertsProps {
 
 /** Where runbook_url annotations point unless `runbookUrl` is set: docs/runbooks.md of this repository. */
 export const DEFAULT_RUNBOOK_URL = 'https://github.com/mlops-constructs/mlops-constructs/blob/main/docs/runbooks.md';
-
-/** The grouping-key `job` of every drift run's push to the Pushgateway (DESIGN.md, "Drift metrics"). */
-export const DRIFT_PUSH_JOB = 'mlops-drift';
-
-/** The alert names of the contract (DESIGN.md, "Alerts"). */
-export const ALERT_NAMES = [
-  'ModelHighLatency', 'ModelHighErrorRate', 'ModelTrafficDrop', 'ModelReplicasUnavailable', 'ModelAccuracyDrop',
-  'ModelDriftDetected', 'ModelFeatureDrift', 'ModelDriftCheckStale', 'ModelDriftCheckFailed', 'ModelRegistryDown',
-  'ModelErrorBudgetBurn',
-] as const;
 
 /** One rule of a group, as in a Prometheus rule file. */
 interface Rule {
@@ -343,12 +334,12 @@ export class PrometheusAlerts extends Construct {
     if (service.exportsServingMetrics) {
       // Recording rules first: a group evaluates in order, so the alerts below see this round's values.
       serving.push(
-        { record: 'model:mlops_inference_requests:rate_5m', expr: `sum by (namespace, model) (rate(mlops_inference_requests_total{${sel}}[5m]))` },
-        { record: 'model:mlops_inference_requests:rate_1h', expr: `sum by (namespace, model) (rate(mlops_inference_requests_total{${sel}}[1h]))` },
+        { record: 'model:mlops_inference_requests:rate_5m', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${sel}}[5m]))` },
+        { record: 'model:mlops_inference_requests:rate_1h', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${sel}}[1h]))` },
         { record: 'model:mlops_inference_requests:error_ratio_5m', expr: errorRatio(sel, '5m') },
         ...[0.5, 0.9, 0.99].map((q) => ({
           record: `model:mlops_inference_request_duration_seconds:p${Math.round(q * 100)}_5m`,
-          expr: `histogram_quantile(${q}, sum by (namespace, model, le) (rate(mlops_inference_request_duration_seconds_bucket{${sel}}[5m])))`,
+          expr: `histogram_quantile(${q}, sum by (namespace, model, le) (rate(${S.requestDurationSeconds}_bucket{${sel}}[5m])))`,
         })),
       );
       if (service.latencyObjective !== undefined) {
@@ -422,7 +413,7 @@ export class PrometheusAlerts extends Construct {
         name: `${prefix}/quality`,
         rules: [{
           alert: 'ModelAccuracyDrop',
-          expr: `min by (namespace, model) (mlops_model_quality{${quality}}) < ${num(service.accuracyFloor)}`,
+          expr: `min by (namespace, model) (${D.modelQuality}{${quality}}) < ${num(service.accuracyFloor)}`,
           // No `for`: the value is a batch result that stays the same until the next check.
           labels: { severity: 'critical', ...base },
           annotations: annotate('ModelAccuracyDrop',
@@ -465,7 +456,7 @@ export class PrometheusAlerts extends Construct {
       const where = `${service.namespace}/${service.name}`;
       const monitor = this.driftMonitors.find((m) => m.namespace === service.namespace && m.modelName === service.modelName);
       const field = `accuracyFloor of model service ${where}`;
-      const needs = 'needs mlops_model_quality{metric="accuracy"} from a drift check';
+      const needs = `needs ${D.modelQuality}{metric="accuracy"} from a drift check`;
       if (monitor === undefined) {
         problems.push(invalidProp(KIND, this, field, service.accuracyFloor,
           `${needs}, but no drift monitor of model ${describe(service.modelName)} in namespace ${service.namespace} was added`,
@@ -516,8 +507,8 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
         // A sharded check's pods each judge only their features, so across shards the
         // dataset verdict is recomputed from every feature's result.
         expr: monitor.shardCount > 1
-          ? `sum by (namespace, model) (mlops_drift_detected{${sel}}) / count by (namespace, model) (mlops_drift_detected{${sel}}) >= ${monitor.driftShare}`
-          : `max by (namespace, model) (mlops_drift_dataset_drifted{${sel}}) > 0`,
+          ? `sum by (namespace, model) (${D.detected}{${sel}}) / count by (namespace, model) (${D.detected}{${sel}}) >= ${monitor.driftShare}`
+          : `max by (namespace, model) (${D.datasetDrifted}{${sel}}) > 0`,
         labels: { severity: 'warning', ...base },
         annotations: annotate('ModelDriftDetected',
           `Data drift detected for model ${m}`,
@@ -525,7 +516,7 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
       },
       {
         alert: 'ModelFeatureDrift',
-        expr: `max by (namespace, model, feature, method) (mlops_drift_detected{${sel}}) > 0`,
+        expr: `max by (namespace, model, feature, method) (${D.detected}{${sel}}) > 0`,
         labels: { severity: 'info', ...base },
         annotations: annotate('ModelFeatureDrift',
           `Feature {{ $labels.feature }} of model ${m} drifted`,
@@ -535,7 +526,7 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
         alert: 'ModelDriftCheckStale',
         // The threshold already waits two schedule periods. `min`: with an Indexed Job every
         // shard pushes its own group (label shard), and one shard failing is a stale check.
-        expr: `time() - min by (namespace, model) (mlops_drift_last_success_timestamp_seconds{${sel}}) > ${2 * periodSeconds}`,
+        expr: `time() - min by (namespace, model) (${D.lastSuccessTimestampSeconds}{${sel}}) > ${2 * periodSeconds}`,
         // `reason` tells the two rules of this alert apart (and promtool's duplicate check).
         labels: { severity: 'warning', ...base, reason: 'late' },
         annotations: annotate('ModelDriftCheckStale',
@@ -544,12 +535,12 @@ function driftGroup(monitor: IDriftMonitor, annotate: Annotator, alertLabels: Re
       },
       {
         alert: 'ModelDriftCheckStale',
-        expr: `absent(mlops_drift_last_success_timestamp_seconds{${sel}})`,
+        expr: `absent(${D.lastSuccessTimestampSeconds}{${sel}})`,
         for: twoPeriods,
         labels: { severity: 'warning', ...base, reason: 'absent' },
         annotations: annotate('ModelDriftCheckStale',
           `Drift checks of model ${m} are not succeeding`,
-          `No drift check of model ${m} in ${ns} (CronJob ${cj}) has reported success for ${twoPeriods}: mlops_drift_last_success_timestamp_seconds is absent.`),
+          `No drift check of model ${m} in ${ns} (CronJob ${cj}) has reported success for ${twoPeriods}: ${D.lastSuccessTimestampSeconds} is absent.`),
       },
       {
         alert: 'ModelDriftCheckFailed',
@@ -596,10 +587,10 @@ function registryGroup(registry: IMonitoredRegistry, annotate: Annotator, alertL
 
 /** Share of requests answered 5xx over `window`; 0 (not absent) when none failed, NaN without traffic. */
 function errorRatio(sel: string, window: string): string {
-  const total = `sum by (namespace, model) (rate(mlops_inference_requests_total{${sel}}[${window}]))`;
+  const total = `sum by (namespace, model) (rate(${S.requestsTotal}{${sel}}[${window}]))`;
   return [
     '(',
-    `  sum by (namespace, model) (rate(mlops_inference_requests_total{${sel},code=~"5.."}[${window}]))`,
+    `  sum by (namespace, model) (rate(${S.requestsTotal}{${sel},code=~"5.."}[${window}]))`,
     '  or',
     `  ${total} * 0`,
     ')',

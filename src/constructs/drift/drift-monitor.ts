@@ -1,5 +1,6 @@
 import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLE_MOUNT, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_FLAGS } from '../../contract';
 import { shortestPeriodSeconds } from './cron-schedule';
 import { IDriftMonitor } from './interfaces';
 import { Images } from '../core/images';
@@ -171,10 +172,8 @@ export interface DriftMonitorProps {
 }
 
 const KIND = 'DriftMonitor';
-const BUNDLE = 'mlops-drift.js';
-const MOUNT = '/opt/mlops';
 /** Annotation carrying the SHA-256 of the checker bundle. */
-export const DRIFT_CHECKER_HASH_ANNOTATION = 'mlops-constructs.io/drift-checker-sha256';
+export const DRIFT_CHECKER_HASH_ANNOTATION = BUNDLE_HASH_ANNOTATIONS.driftChecker;
 const COLUMN = /^[^\s,][^,]*$/;
 
 /**
@@ -312,41 +311,43 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     const pushgateway = p.pushgateway ?? Pushgateway.of(this);
     this.pushgatewayJob = pushgateway.serviceName;
 
-    const args = ['check', '--reference', reference, '--current', current];
-    if (features) args.push('--features', features.join(','));
-    if (categorical) args.push('--categorical', categorical.join(','));
-    args.push('--method', test.method);
-    if (test.threshold !== undefined) args.push('--threshold', String(test.threshold));
-    args.push('--drift-share', String(driftShare));
-    if (correction !== MultipleTestingCorrection.NONE) args.push('--correction', correction);
-    if (this.reportsQuality) args.push('--label', p.labelColumn!, '--prediction', p.predictionColumn!, '--task', task);
-    if (sampleRows !== undefined) args.push('--sample', String(sampleRows), '--seed', String(sampleSeed));
-    if (parallelism > 1) args.push('--shard-index', '$(MLOPS_DRIFT_SHARD_INDEX)', '--shard-count', String(parallelism));
-    args.push('--pushgateway', pushgateway.url, '--namespace', this.namespace, '--model', this.modelName, '--json');
+    const f = CHECKER_FLAGS;
+    const args = [CHECKER_COMMAND, ...flag(f.reference, reference), ...flag(f.current, current)];
+    if (features) args.push(...flag(f.features, features.join(',')));
+    if (categorical) args.push(...flag(f.categorical, categorical.join(',')));
+    args.push(...flag(f.method, test.method));
+    if (test.threshold !== undefined) args.push(...flag(f.threshold, String(test.threshold)));
+    args.push(...flag(f.driftShare, String(driftShare)));
+    if (correction !== MultipleTestingCorrection.NONE) args.push(...flag(f.correction, correction));
+    if (this.reportsQuality) args.push(...flag(f.label, p.labelColumn!), ...flag(f.prediction, p.predictionColumn!), ...flag(f.task, task));
+    if (sampleRows !== undefined) args.push(...flag(f.sample, String(sampleRows)), ...flag(f.seed, String(sampleSeed)));
+    // $(VAR) is expanded by the kubelet from the container's env.
+    if (parallelism > 1) args.push(...flag(f.shardIndex, `$(${CHECKER_ENV.shardIndex})`), ...flag(f.shardCount, String(parallelism)));
+    args.push(...flag(f.pushgateway, pushgateway.url), ...flag(f.namespace, this.namespace), ...flag(f.model, this.modelName), ...flag(f.json));
     this.checkerArgs = args;
 
     const env: k8s.EnvVar[] = [
       // Leave a quarter of the container's memory for buffers outside the V8 heap.
       { name: 'NODE_OPTIONS', value: `--max-old-space-size=${Math.floor(memoryMib * 0.75)}` },
     ];
-    if (registryModel) env.push({ name: 'MLFLOW_TRACKING_URI', value: registryModel.registry!.trackingUri });
-    if (usesS3) env.push({ name: 'AWS_REGION', value: p.s3Region ?? 'us-east-1' });
-    if (p.s3EndpointUrl) env.push({ name: 'AWS_ENDPOINT_URL', value: p.s3EndpointUrl });
+    if (registryModel) env.push({ name: CHECKER_ENV.trackingUri, value: registryModel.registry!.trackingUri });
+    if (usesS3) env.push({ name: CHECKER_ENV.region, value: p.s3Region ?? 'us-east-1' });
+    if (p.s3EndpointUrl) env.push({ name: CHECKER_ENV.s3Endpoint, value: p.s3EndpointUrl });
     if (p.s3AccessKeyId) {
-      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId)) } });
-      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey)) } });
+      env.push({ name: CHECKER_ENV.accessKeyId, valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId)) } });
+      env.push({ name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey)) } });
     }
     if (parallelism > 1) {
-      env.push({ name: 'MLOPS_DRIFT_SHARD_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
+      env.push({ name: CHECKER_ENV.shardIndex, valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
     }
 
-    const bundle = loadRuntimeBundle(BUNDLE);
+    const bundle = loadRuntimeBundle(BUNDLES.driftChecker);
     const selector = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/component': 'drift-check' };
     const labels = { ...extraLabels, ...selector, 'app.kubernetes.io/part-of': 'mlops', 'app.kubernetes.io/managed-by': 'mlops-constructs' };
     const configMapName = `${this.name}-checker`;
     new k8s.KubeConfigMap(this, 'CheckerBundle', {
       metadata: { name: configMapName, namespace: this.namespace, labels },
-      data: { [BUNDLE]: bundle.source },
+      data: { [BUNDLES.driftChecker]: bundle.source },
     });
 
     this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
@@ -380,7 +381,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
                   name: 'drift-check',
                   image,
                   imagePullPolicy: 'IfNotPresent',
-                  command: ['node', `${MOUNT}/${BUNDLE}`],
+                  command: ['node', `${BUNDLE_MOUNT}/${BUNDLES.driftChecker}`],
                   args,
                   env,
                   resources: {
@@ -389,7 +390,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
                   },
                   securityContext: restrictedContainerSecurityContext(),
                   volumeMounts: [
-                    { name: 'checker', mountPath: MOUNT, readOnly: true },
+                    { name: 'checker', mountPath: BUNDLE_MOUNT, readOnly: true },
                     { name: 'tmp', mountPath: '/tmp' },
                   ],
                 }],
@@ -452,6 +453,11 @@ function columns(scope: Construct, field: string, value: unknown): string[] | un
     seen.add(c);
   });
   return value;
+}
+
+/** `--name value`, or `--name` alone for a boolean flag. */
+function flag(name: string, value?: string): string[] {
+  return value === undefined ? [`--${name}`] : [`--${name}`, value];
 }
 
 function keyRef(ref: SecretKeySelector): { name: string; key: string } {

@@ -1,5 +1,6 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLE_MOUNT, BUNDLES, PROXY_ENV, SERVING_METRICS } from '../../contract';
 import { SecretKeySelector, Toleration } from '../core/workload-props';
 import { IModelService } from './interfaces';
 import { Images } from '../core/images';
@@ -112,12 +113,10 @@ const KIND = 'ModelService';
 const MAX_NAME_LENGTH = 52;
 const MODEL_CONTAINER = 'model-server';
 const PROXY_CONTAINER = 'metrics-proxy';
-const PROXY_BUNDLE = 'metrics-proxy.js';
-const PROXY_MOUNT = '/opt/mlops';
 const METRICS_PORT_NAME = 'metrics';
 const PROXY_METRICS_PORT = 9090;
 /** Annotation carrying the SHA-256 of the metrics proxy bundle; a new bundle rolls the pods. */
-export const METRICS_PROXY_HASH_ANNOTATION = 'mlops-constructs.io/metrics-proxy-sha256';
+export const METRICS_PROXY_HASH_ANNOTATION = BUNDLE_HASH_ANNOTATIONS.metricsProxy;
 
 /**
  * A production model server: Deployment, Service, autoscaler, disruption budget,
@@ -383,28 +382,28 @@ export class ModelService extends Construct implements IModelService {
 
     let bundleHash: string | undefined;
     if (proxied) {
-      const bundle = loadRuntimeBundle(PROXY_BUNDLE);
+      const bundle = loadRuntimeBundle(BUNDLES.metricsProxy);
       bundleHash = bundle.sha256;
       new k8s.KubeConfigMap(this, 'MetricsProxyBundle', {
         metadata: { name: `${this.name}-metrics-proxy`, namespace: this.namespace, labels: { ...labels, 'app.kubernetes.io/component': 'metrics-proxy' } },
-        data: { [PROXY_BUNDLE]: bundle.source },
+        data: { [BUNDLES.metricsProxy]: bundle.source },
       });
       volumes.push({ name: 'metrics-proxy-bundle', configMap: { name: `${this.name}-metrics-proxy`, defaultMode: 0o444 } });
       containers.push({
         name: PROXY_CONTAINER,
         image: proxyImage!,
         imagePullPolicy: 'IfNotPresent',
-        command: ['node', `${PROXY_MOUNT}/${PROXY_BUNDLE}`],
+        command: ['node', `${BUNDLE_MOUNT}/${BUNDLES.metricsProxy}`],
         env: [
-          { name: 'MLOPS_PROXY_UPSTREAM', value: `http://127.0.0.1:${modelPort}` },
-          { name: 'MLOPS_PROXY_LISTEN_PORT', value: String(proxyPort) },
-          { name: 'MLOPS_PROXY_METRICS_PORT', value: String(PROXY_METRICS_PORT) },
-          { name: 'MLOPS_MODEL_NAME', value: this.modelName },
+          { name: PROXY_ENV.upstream, value: `http://127.0.0.1:${modelPort}` },
+          { name: PROXY_ENV.listenPort, value: String(proxyPort) },
+          { name: PROXY_ENV.metricsPort, value: String(PROXY_METRICS_PORT) },
+          { name: PROXY_ENV.modelName, value: this.modelName },
           // Requests may take as long as the server allows plus a margin, then the proxy answers 504.
-          { name: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS', value: String(graceSeconds + 60) },
+          { name: PROXY_ENV.upstreamTimeoutSeconds, value: String(graceSeconds + 60) },
           // The preStop sleep (5 s) plus the drain stay 5 s inside the grace period, before SIGKILL.
-          { name: 'MLOPS_PROXY_DRAIN_SECONDS', value: String(Math.max(1, graceSeconds - 10)) },
-          { name: 'MLOPS_PROXY_UNCOUNTED_PATHS', value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
+          { name: PROXY_ENV.drainSeconds, value: String(Math.max(1, graceSeconds - 10)) },
+          { name: PROXY_ENV.uncountedPaths, value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
         ],
         ports: [
           { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
@@ -419,7 +418,7 @@ export class ModelService extends Construct implements IModelService {
         // Keep taking traffic until endpoints controllers and kube-proxy have removed the pod.
         lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
         securityContext: restrictedContainerSecurityContext(),
-        volumeMounts: [{ name: 'metrics-proxy-bundle', mountPath: PROXY_MOUNT, readOnly: true }],
+        volumeMounts: [{ name: 'metrics-proxy-bundle', mountPath: BUNDLE_MOUNT, readOnly: true }],
       });
     }
 
@@ -495,7 +494,7 @@ export class ModelService extends Construct implements IModelService {
                 metricType: 'AverageValue',
                 metadata: {
                   serverAddress: requestRate.options.prometheusServerAddress,
-                  query: `sum(rate(mlops_inference_requests_total{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
+                  query: `sum(rate(${SERVING_METRICS.requestsTotal}{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
                   threshold: String(requestRate.options.requestsPerSecondPerReplica),
                 },
               },
@@ -645,10 +644,10 @@ function contractRelabelings(m: NonNullable<RuntimeContainer['metrics']>): Servi
   if (m.statusCodeLabel !== 'code') {
     rules.push({ action: replace, sourceLabels: ['__name__', m.statusCodeLabel], regex: `${escapeRegex(m.requestsTotal)};(.*)`, targetLabel: 'code', replacement: '$1' });
   }
-  rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.requestsTotal), targetLabel: '__name__', replacement: 'mlops_inference_requests_total' });
-  rules.push({ action: replace, sourceLabels: ['__name__'], regex: `${escapeRegex(m.durationHistogram)}_(bucket|sum|count)`, targetLabel: '__name__', replacement: 'mlops_inference_request_duration_seconds_$1' });
+  rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.requestsTotal), targetLabel: '__name__', replacement: SERVING_METRICS.requestsTotal });
+  rules.push({ action: replace, sourceLabels: ['__name__'], regex: `${escapeRegex(m.durationHistogram)}_(bucket|sum|count)`, targetLabel: '__name__', replacement: `${SERVING_METRICS.requestDurationSeconds}_$1` });
   if (m.inFlightGauge !== undefined) {
-    rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.inFlightGauge), targetLabel: '__name__', replacement: 'mlops_inference_requests_in_flight' });
+    rules.push({ action: replace, sourceLabels: ['__name__'], regex: escapeRegex(m.inFlightGauge), targetLabel: '__name__', replacement: SERVING_METRICS.requestsInFlight });
   }
   return rules;
 }
