@@ -128,7 +128,7 @@ export class ControlPlane {
   /** Throws with the component's log when one of the programs has exited. */
   assertRunning(): void {
     for (const [component, how] of this.exited) {
-      if (!this.stopped) throw new Error(`${component} exited (${how}):\n${this.logTail(component)}`);
+      if (!this.stopped) throw new ComponentExited(`${component} exited (${how}):\n${this.logTail(component)}`);
     }
   }
 
@@ -222,6 +222,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       '--service-cluster-ip-range=10.96.0.0/16',
+      // The `kubernetes` Service's endpoints may not be a loopback address; nothing in the
+      // tests reaches the apiserver through that Service.
+      '--endpoint-reconciler-type=none',
       '--allow-privileged=true',
       '--profiling=false',
       '--v=1',
@@ -266,7 +269,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
 }
 
-/** Polls `check` every 250 ms until it returns true; throws after `timeoutMs` saying what it waited for. */
+/** A component of the control plane died: waiting longer cannot help. */
+export class ComponentExited extends Error {}
+
+/**
+ * Polls `check` every 250 ms until it returns true; throws after `timeoutMs` saying what it
+ * waited for. An error thrown by `check` counts as "not yet", except ComponentExited.
+ */
 export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -275,6 +284,7 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
       if (await check()) return;
       last = undefined;
     } catch (e) {
+      if (e instanceof ComponentExited) throw e;
       last = e;
     }
     if (Date.now() > deadline) {

@@ -50,9 +50,10 @@ test('fails an unknown field with the apiserver strict-validation message', asyn
   // WHEN it is applied strictly
   const result = await applyStrict(cp, [file]);
 
-  // THEN the server refuses it, naming the field
+  // THEN the server refuses it, naming the field (server-side apply builds a typed patch, so
+  // the refusal comes from the schema, not from kubectl's client-side validation)
   expect(result.code).not.toBe(0);
-  expect(result.stderr).toMatch(/unknown field "spec\.template\.spec\.containers\[0\]\.livenesProbe"/);
+  expect(result.stderr).toMatch(/mlops\/fraud-detector; apps\/v1, Kind=Deployment\): \.spec\.template\.spec\.containers\[name="model-server"\]\.livenesProbe: field not declared in schema/);
 });
 
 test('fails a privileged container: a warning on apply, and the ReplicaSet controller is refused the Pod', async () => {
