@@ -3,7 +3,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/', '<rootDir>/test/controlplane/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/', '<rootDir>/test/controlplane/', '<rootDir>/test/pulumi-engine/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json', isolatedModules: true }] },
   testTimeout: 60000,
 };

@@ -1,0 +1,173 @@
+/**
+ * A node that reports what a kubelet reports, and runs nothing: the Pulumi engine tier needs
+ * workloads to become ready, because the Kubernetes provider waits for it (Deployments and
+ * StatefulSets ready, Services with ready endpoints, PVCs bound), and the control plane of
+ * test/controlplane/cluster.ts has no node.
+ *
+ * What it does, as a kubelet would through the API:
+ * - registers the Node, keeps its Lease in kube-node-lease and its Ready condition fresh, so
+ *   the node lifecycle controller never taints it and the scheduler places Pods on it;
+ * - for every Pod the scheduler binds to it: status Running, every container started and
+ *   ready, a pod IP from 10.244.0.0/16 (so the EndpointSlice and Endpoints controllers list
+ *   it as a ready address);
+ * - for every such Pod being deleted: deletes it for good (grace period 0), as a kubelet does
+ *   once the containers have stopped.
+ * What it does not do: start any container, run probes, mount volumes, report failures. A
+ * Pod is "ready" here the moment it is scheduled; readiness of the real programs is the
+ * rehearsal tier's business.
+ */
+import * as fs from 'fs';
+import * as https from 'https';
+
+interface Kubeconfig {
+  clusters: { cluster: { server: string; 'certificate-authority': string } }[];
+  users: { user: { 'client-certificate': string; 'client-key': string } }[];
+}
+
+export class StatusNode {
+  private readonly agent: https.Agent;
+  private readonly server: string;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private nextIp = 10;
+  private readonly ips = new Map<string, string>();
+  /** Errors of the last tick, for failure messages. */
+  public lastError: string | undefined;
+
+  constructor(kubeconfigFile: string, public readonly name = 'pulumi-engine-node') {
+    const config = JSON.parse(fs.readFileSync(kubeconfigFile, 'utf8')) as Kubeconfig;
+    this.server = config.clusters[0].cluster.server;
+    this.agent = new https.Agent({
+      ca: fs.readFileSync(config.clusters[0].cluster['certificate-authority']),
+      cert: fs.readFileSync(config.users[0].user['client-certificate']),
+      key: fs.readFileSync(config.users[0].user['client-key']),
+      keepAlive: true,
+    });
+  }
+
+  /** Registers the node and starts reporting (every second for Pods, every 10 s for the node). */
+  async start(): Promise<void> {
+    await this.request('POST', '/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: this.name, labels: { 'kubernetes.io/hostname': this.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
+      spec: {},
+    });
+    await this.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.name, namespace: 'kube-node-lease' },
+      spec: { holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: microTime() },
+    });
+    await this.heartbeat();
+    let beats = 0;
+    this.timer = setInterval(() => {
+      if (this.ticking) return;
+      this.ticking = true;
+      const work = (++beats % 10 === 0 ? this.heartbeat() : Promise.resolve()).then(() => this.reconcilePods());
+      work.then(() => { this.lastError = undefined; }, (e) => { this.lastError = (e as Error).message; }).finally(() => { this.ticking = false; });
+    }, 1000);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.agent.destroy();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: reason, lastHeartbeatTime: now, lastTransitionTime: now });
+    const resources = { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' };
+    await this.request('PATCH', `/api/v1/nodes/${this.name}/status`, {
+      status: {
+        capacity: resources,
+        allocatable: resources,
+        conditions: [
+          condition('Ready', 'True', 'KubeletReady'),
+          condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory'),
+          condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure'),
+          condition('PIDPressure', 'False', 'KubeletHasSufficientPID'),
+        ],
+        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.name }],
+        nodeInfo: {
+          machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: 'status-only test node', containerRuntimeVersion: 'none://0',
+          kubeletVersion: 'v1.37.2', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64',
+        },
+      },
+    }, 'application/merge-patch+json');
+    await this.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`, { spec: { renewTime: microTime() } }, 'application/merge-patch+json');
+  }
+
+  private async reconcilePods(): Promise<void> {
+    const pods = (await this.request('GET', `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${this.name}`)}`)).items as any[];
+    for (const pod of pods) {
+      const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+      if (pod.metadata.deletionTimestamp) {
+        await this.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } }).catch(() => undefined);
+        continue;
+      }
+      if (pod.status?.phase === 'Running' && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) continue;
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const ip = this.ipOf(pod.metadata.uid);
+      const running = (c: any) => ({
+        name: c.name, image: c.image, imageID: '', containerID: `none://${pod.metadata.uid}-${c.name}`,
+        ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } },
+      });
+      const condition = (type: string) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: now });
+      await this.request('PATCH', `${path}/status`, {
+        status: {
+          phase: 'Running',
+          hostIP: '127.0.0.1',
+          hostIPs: [{ ip: '127.0.0.1' }],
+          podIP: ip,
+          podIPs: [{ ip }],
+          startTime: now,
+          conditions: ['PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready', 'PodScheduled'].map(condition),
+          initContainerStatuses: (pod.spec.initContainers ?? []).map((c: any) => ({
+            ...running(c), started: false, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
+          })),
+          containerStatuses: pod.spec.containers.map(running),
+        },
+      }, 'application/merge-patch+json');
+    }
+  }
+
+  private ipOf(uid: string): string {
+    let ip = this.ips.get(uid);
+    if (!ip) {
+      const n = this.nextIp++;
+      ip = `10.244.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+      this.ips.set(uid, ip);
+    }
+    return ip;
+  }
+
+  private request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = https.request(`${this.server}${path}`, {
+        method,
+        agent: this.agent,
+        timeout: 15_000,
+        headers: { Accept: 'application/json', ...(payload ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}) },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => { text += chunk; });
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
+          else resolve(text ? JSON.parse(text) : undefined);
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}
+
+/** metav1.MicroTime: RFC 3339 with microseconds. */
+function microTime(): string {
+  return new Date().toISOString().replace(/(\.\d{3})Z$/, '$1000Z');
+}
