@@ -1,9 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Duration } from 'cdk8s';
-import { IModelRegistry } from '../constructs/core/model-reference';
 import { IModelService } from '../constructs/serving/interfaces';
 import { ModelService as ModelServiceConstruct, ModelServiceProps } from '../constructs/serving/model-service';
-import { RuntimeBindContext, RuntimeContainer, ServingRuntime } from '../constructs/serving/serving-runtime';
+import { ServingRuntime } from '../constructs/serving/serving-runtime';
 import { requirePinnedImage } from '../constructs/core/validation';
 import { PendingInputs } from './pending-inputs';
 import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
@@ -55,7 +54,7 @@ export class ModelService extends pulumi.ComponentResource implements IModelServ
     construct = new ModelServiceConstruct(chart, constructId(name), {
       ...props,
       name: args.name ?? name,
-      runtime: modelImage === undefined || !(args.runtime instanceof ServingRuntime) ? args.runtime : new ImageOverride(args.runtime, modelImage),
+      runtime: modelImage === undefined || !(args.runtime instanceof ServingRuntime) ? args.runtime : args.runtime.withImage(modelImage),
       metricsProxyImage: pending.image(metricsProxyImage, check('metricsProxyImage')),
     });
 
@@ -81,32 +80,5 @@ export class ModelService extends pulumi.ComponentResource implements IModelServ
   /** The resource of a synthesized object, e.g. `resource('Deployment')`. */
   public resource(kind: string, name: string = this.name): pulumi.CustomResource | undefined {
     return findResource(this.resources, kind, name, this.namespace);
-  }
-}
-
-/** A runtime with its container image replaced (by a Pulumi input's stand-in or value). */
-class ImageOverride extends ServingRuntime {
-  constructor(private readonly inner: ServingRuntime, private readonly image: string) {
-    super();
-  }
-
-  public get kind(): string {
-    return this.inner.kind;
-  }
-
-  public get defaultPort(): number {
-    return this.inner.defaultPort;
-  }
-
-  public get registry(): IModelRegistry | undefined {
-    return this.inner.registry;
-  }
-
-  public problems(): [string, unknown, string, string] | undefined {
-    return this.inner.problems();
-  }
-
-  public bind(context: RuntimeBindContext): RuntimeContainer {
-    return { ...this.inner.bind(context), image: this.image };
   }
 }

@@ -36,8 +36,13 @@ export function requireSeconds(kind: string, scope: Construct, field: string, du
   return seconds;
 }
 
-/** A request/limit pair of CPU, request not above limit. */
-export function requireCpuPair(kind: string, scope: Construct, prefix: string, request: unknown, limit: unknown): { request: Cpu; limit: Cpu } {
+/**
+ * A request/limit pair of CPU, request not above limit. `shown` renders the request in the
+ * "is above" message: the quantity string by default ("2"), the Cpu itself (2) for ModelService,
+ * whose message tests pin in that form.
+ */
+export function requireCpuPair(kind: string, scope: Construct, prefix: string, request: unknown, limit: unknown,
+  shown: (cpu: Cpu) => unknown = (cpu) => cpu.toQuantity()): { request: Cpu; limit: Cpu } {
   for (const [field, cpu] of [[`${prefix}cpuRequest`, request], [`${prefix}cpuLimit`, limit]] as const) {
     if (!(cpu instanceof Cpu) || !cpu.isValid) {
       throw invalidProp(kind, scope, field, cpu instanceof Cpu ? `${cpu.millicores} millicores` : cpu,
@@ -47,7 +52,7 @@ export function requireCpuPair(kind: string, scope: Construct, prefix: string, r
   const r = request as Cpu;
   const l = limit as Cpu;
   if (r.millicores > l.millicores) {
-    throw invalidProp(kind, scope, `${prefix}cpuRequest`, r.toQuantity(), `is above ${prefix}cpuLimit (${l.toQuantity()})`, `lower ${prefix}cpuRequest or raise ${prefix}cpuLimit`);
+    throw invalidProp(kind, scope, `${prefix}cpuRequest`, shown(r), `is above ${prefix}cpuLimit (${l.toQuantity()})`, `lower ${prefix}cpuRequest or raise ${prefix}cpuLimit`);
   }
   return { request: r, limit: l };
 }

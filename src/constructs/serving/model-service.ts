@@ -1,30 +1,33 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLE_MOUNT, BUNDLES, PROXY_ENV, SERVING_METRICS } from '../../contract';
-import { SecretKeySelector, Toleration } from '../core/workload-props';
 import { IModelService } from './interfaces';
-import { Images } from '../core/images';
-import * as k8s from '../core/k8s';
-import { Monitoring } from '../core/monitoring';
 import { NetworkPeer } from './network-peer';
-import { requireMebibytes, requireSeconds, requireStringMap } from '../core/prop-checks';
-import { Cpu } from '../core/quantities';
-import { loadRuntimeBundle } from '../core/runtime-bundle';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
-import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
-import {
-  describe, invalidProp, isDnsLabel, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireEnvName,
-  requireInteger, requireLabels, requirePinnedImage, resolveNamespace,
-} from '../core/validation';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_ENV, SERVING_METRICS } from '../../contract';
 import { ScaledObject as KedaScaledObject } from '../../imports/keda.sh';
 import {
   ServiceMonitor, ServiceMonitorSpecEndpoints, ServiceMonitorSpecEndpointsMetricRelabelings,
   ServiceMonitorSpecEndpointsMetricRelabelingsAction, ServiceMonitorSpecEndpointsRelabelingsAction,
 } from '../../imports/monitoring.coreos.com';
+import { Images } from '../core/images';
+import * as k8s from '../core/k8s';
+import { Monitoring } from '../core/monitoring';
+import { requireMebibytes, requireSeconds } from '../core/prop-checks';
+import { Cpu } from '../core/quantities';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import {
+  describe, invalidProp, isDnsLabel, requireDnsLabel, requireInteger, requireLabels, requirePinnedImage, resolveNamespace,
+} from '../core/validation';
+import {
+  addBundleConfigMap, addClusterIpService, addDisruptionBudget, addIngress, addServiceMonitor, basePodSpec, BundleMount,
+  CheckedPodProps, EnvBuilder, fixedResources, namedServicePort, ObjectMeta, requireIngress, requirePodProps, requireResources,
+  requireScrape, resourceRequirements, Resources, Scrape, scrapeTiming, WorkloadLabels, workloadLabels,
+} from '../core/workload';
+import { EnvProps, IngressProps, PodPlacementProps, PodProps, ResourceProps, ScrapeProps, SecretKeySelector, Toleration } from '../core/workload-props';
 
 /** Properties of a ModelService. */
-export interface ModelServiceProps {
+export interface ModelServiceProps extends ResourceProps, EnvProps, PodProps, PodPlacementProps, IngressProps, ScrapeProps {
   /** How the model is served. */
   readonly runtime: ServingRuntime;
   /** Name of the Deployment, Service and the rest; a DNS-1123 label. @default - the construct id */
@@ -39,36 +42,14 @@ export interface ModelServiceProps {
   readonly maxReplicas?: number;
   /** What the autoscaler watches. @default [ScalingMetric.cpu(70)] */
   readonly scaleOn?: ScalingMetric[];
-  /** CPU the scheduler reserves per pod for the model server. @default Cpu.cores(1) */
-  readonly cpuRequest?: Cpu;
-  /** CPU cap of the model server; the worker count derives from it. @default - cpuRequest */
-  readonly cpuLimit?: Cpu;
-  /** Memory reserved for the model server. @default Size.gibibytes(2) */
-  readonly memoryRequest?: Size;
-  /** Memory cap of the model server. @default - memoryRequest */
-  readonly memoryLimit?: Size;
   /** Size limit of each writable scratch directory (emptyDir). @default Size.gibibytes(1) */
   readonly scratchSize?: Size;
   /** GPUs per pod. @default 0 */
   readonly gpuCount?: number;
   /** Extended resource name of the GPUs. @default 'nvidia.com/gpu' */
   readonly gpuResourceName?: string;
-  /** Node labels the pods require, e.g. a GPU node pool. @default - none */
-  readonly nodeSelector?: Record<string, string>;
-  /** Taints the pods tolerate. @default - with GPUs, the `gpuResourceName` NoSchedule taint; else none */
-  readonly tolerations?: Toleration[];
-  /** Spread replicas across zones and nodes (best effort). @default true */
-  readonly topologySpread?: boolean;
-  /** Plain environment variables of the model server. @default {} */
-  readonly env?: Record<string, string>;
-  /** Environment variables read from existing Secrets. @default {} */
-  readonly secretEnv?: Record<string, SecretKeySelector>;
-  /** ServiceAccount the pods run as. @default - the namespace's default */
-  readonly serviceAccountName?: string;
   /** Mount an API token; only for servers that call the Kubernetes API. @default false */
   readonly automountServiceAccountToken?: boolean;
-  /** Secrets used to pull private images. @default [] */
-  readonly imagePullSecrets?: string[];
   /** Longest the model may take to load before the pod is restarted. @default Duration.minutes(10) */
   readonly startupTimeout?: Duration;
   /** Time between SIGTERM and SIGKILL, for in-flight predictions. @default Duration.seconds(30) */
@@ -79,26 +60,8 @@ export interface ModelServiceProps {
   readonly metricsProxyImage?: string;
   /** Port of the Service. @default 80 */
   readonly servicePort?: number;
-  /** Host name of an Ingress for the service. @default - no Ingress */
-  readonly ingressHost?: string;
-  /** IngressClass of that Ingress. @default - the cluster's default class */
-  readonly ingressClassName?: string;
-  /** TLS Secret of that Ingress. @default - no TLS */
-  readonly ingressTlsSecretName?: string;
-  /** Annotations of that Ingress (controller settings). @default {} */
-  readonly ingressAnnotations?: Record<string, string>;
   /** Clients allowed to call the model; set it to get a NetworkPolicy that also lets Prometheus scrape. @default - no NetworkPolicy */
   readonly allowedClients?: NetworkPeer[];
-  /** Labels of the ServiceMonitor. @default - Monitoring.of(scope).serviceMonitorLabels */
-  readonly serviceMonitorLabels?: Record<string, string>;
-  /** Scrape interval. @default - Monitoring.of(scope).scrapeInterval */
-  readonly scrapeInterval?: Duration;
-  /** Extra labels of every object. @default {} */
-  readonly labels?: Record<string, string>;
-  /** Extra annotations of the pods. @default {} */
-  readonly podAnnotations?: Record<string, string>;
-  /** PriorityClass of the pods. @default - the cluster default */
-  readonly priorityClassName?: string;
   /** p99 latency objective, used by PrometheusAlerts. @default - none */
   readonly latencyObjective?: Duration;
   /** Error-rate objective as a share of requests (0..1), used by PrometheusAlerts. @default - none */
@@ -117,6 +80,45 @@ const METRICS_PORT_NAME = 'metrics';
 const PROXY_METRICS_PORT = 9090;
 /** Annotation carrying the SHA-256 of the metrics proxy bundle; a new bundle rolls the pods. */
 export const METRICS_PROXY_HASH_ANNOTATION = BUNDLE_HASH_ANNOTATIONS.metricsProxy;
+
+/** Replica counts and what the autoscaler watches. */
+interface Scaling {
+  readonly replicas: number;
+  readonly maxReplicas: number;
+  readonly autoscaled: boolean;
+  readonly scaleOn: ScalingMetric[];
+}
+
+/** How traffic and metrics reach the pod: the proxy (or not) and every port. */
+interface Exposure {
+  readonly proxied: boolean;
+  readonly proxyImage?: string;
+  readonly servicePort: number;
+  readonly proxyPort?: number;
+  readonly modelPort: number;
+  /** True when metrics have a container port of their own (the proxy's, or the server's second port). */
+  readonly metricsOnOwnPort: boolean;
+  readonly metricsPortNumber?: number;
+}
+
+/** Every prop after its check: what the objects are built from. */
+interface Checked {
+  readonly scaling: Scaling;
+  readonly resources: Resources;
+  readonly scratchMib: number;
+  readonly gpuCount: number;
+  readonly gpuResourceName: string;
+  readonly startupSeconds: number;
+  readonly graceSeconds: number;
+  readonly exposure: Exposure;
+  readonly labels: WorkloadLabels;
+  readonly pod: CheckedPodProps;
+  readonly scrape: Scrape;
+  readonly nodeSelector?: Record<string, string>;
+  readonly tolerations: k8s.Toleration[];
+  readonly ingress?: IngressProps & { ingressHost: string };
+  readonly peers?: ReturnType<NetworkPeer['toPeer']>[];
+}
 
 /**
  * A production model server: Deployment, Service, autoscaler, disruption budget,
@@ -144,233 +146,225 @@ export class ModelService extends Construct implements IModelService {
   /** The ServiceMonitor, when the pods export serving metrics. */
   public readonly serviceMonitor?: ServiceMonitor;
 
-  private readonly env: k8s.EnvVar[] = [];
-  private readonly reservedEnvNames: Map<string, string> = new Map();
+  private readonly env = new EnvBuilder(KIND, this, 'put it in a Secret and use secretEnv / addSecretEnv');
 
   constructor(scope: Construct, id: string, props: ModelServiceProps) {
     super(scope, id);
     const p = props ?? ({} as ModelServiceProps);
-    const fail = (field: string, value: unknown, problem: string, fix: string) => invalidProp(KIND, this, field, value, problem, fix);
 
-    // ---- names
+    // ---- validate: every prop is checked before any object exists, so a bad prop leaves nothing behind
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
     this.namespace = resolveNamespace(KIND, this, p.namespace, 'explicit namespaces keep Service DNS names and metric labels stable');
-    this.modelName = p.modelName ?? this.name;
-    if (typeof this.modelName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(this.modelName)) {
-      throw fail('modelName', this.modelName, 'is not a usable metric label value', 'use at most 63 letters, digits, "_", "." or "-"');
-    }
-
-    // ---- runtime
+    this.modelName = this.checkModelName(p.modelName ?? this.name);
     if (!(p.runtime instanceof ServingRuntime)) {
-      throw fail('runtime', p.runtime, 'is required', 'pass e.g. ServingRuntime.mlflow({ model: registry.model("fraud-detector", { alias: "champion" }) })');
+      throw this.fail('runtime', p.runtime, 'is required', 'pass e.g. ServingRuntime.mlflow({ model: registry.model("fraud-detector", { alias: "champion" }) })');
     }
     const runtimeProblem = p.runtime.problems();
-    if (runtimeProblem) throw fail(...runtimeProblem);
+    if (runtimeProblem) throw this.fail(...runtimeProblem);
+    const scaling = this.checkScaling(p);
+    const resources = requireResources(KIND, this, {
+      cpuRequest: p.cpuRequest ?? Cpu.cores(1), cpuLimit: p.cpuLimit ?? p.cpuRequest ?? Cpu.cores(1),
+      memoryRequest: p.memoryRequest ?? Size.gibibytes(2), memoryLimit: p.memoryLimit ?? p.memoryRequest ?? Size.gibibytes(2),
+    }, '', (cpu) => cpu);
+    // Worker processes follow the CPU the container may use, never the node's core count
+    // (which a Python server would otherwise read from /proc and overcommit).
+    this.workers = Math.max(1, Math.floor(resources.cpu.limit.millicores / 1000));
+    const exposure = this.checkExposure(p, scaling);
+    this.exportsServingMetrics = exposure.proxied || p.runtime.exportsOwnMetrics;
+    this.runtimeContainer = p.runtime.bind(this, { kind: KIND, workers: this.workers, port: exposure.modelPort });
+    requirePinnedImage(KIND, this, 'runtime.image', this.runtimeContainer.image);
+    ({ latencyObjective: this.latencyObjective, errorRateObjective: this.errorRateObjective, accuracyFloor: this.accuracyFloor } = this.checkObjectives(p));
+    const checked = this.check(p, scaling, resources, exposure);
+    this.selectorLabels = checked.labels.selector;
 
-    // ---- replicas and autoscaling
+    // ---- build and emit, in the order the objects appear in the manifests
+    const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels: checked.labels.labels };
+    const proxyBundle = exposure.proxied
+      ? addBundleConfigMap(this, 'MetricsProxyBundle', {
+        name: `${this.name}-metrics-proxy`, namespace: this.namespace, labels: { ...meta.labels, 'app.kubernetes.io/component': 'metrics-proxy' },
+      }, BUNDLES.metricsProxy, 'metrics-proxy-bundle')
+      : undefined;
+    this.deployment = this.addDeployment(p, checked, meta, proxyBundle);
+    this.service = addClusterIpService(this, meta, this.selectorLabels, this.servicePorts(checked.exposure));
+    this.addAutoscaler(checked.scaling, meta);
+    addDisruptionBudget(this, meta, this.selectorLabels, scaling.replicas);
+    this.serviceMonitor = this.addServiceMonitor(checked, meta);
+    if (checked.ingress) addIngress(this, meta, checked.ingress);
+    this.addNetworkPolicy(checked, meta);
+  }
+
+  /** Adds a plain environment variable to the model server; returns the variable. */
+  public addEnv(name: string, value: string): k8s.EnvVar {
+    return this.env.plain(name, value);
+  }
+
+  /** Adds an environment variable read from an existing Secret; returns the variable. */
+  public addSecretEnv(name: string, ref: SecretKeySelector): k8s.EnvVar {
+    return this.env.secret(name, ref);
+  }
+
+  // ---- validation -------------------------------------------------------------------------
+
+  private fail(field: string, value: unknown, problem: string, fix: string): Error {
+    return invalidProp(KIND, this, field, value, problem, fix);
+  }
+
+  private checkModelName(modelName: unknown): string {
+    if (typeof modelName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(modelName)) {
+      throw this.fail('modelName', modelName, 'is not a usable metric label value', 'use at most 63 letters, digits, "_", "." or "-"');
+    }
+    return modelName;
+  }
+
+  private checkScaling(p: ModelServiceProps): Scaling {
     const replicas = requireInteger(KIND, this, 'replicas', p.replicas ?? 2, 1, 1000);
     const maxReplicas = requireInteger(KIND, this, 'maxReplicas', p.maxReplicas ?? replicas, 1, 1000);
     if (maxReplicas < replicas) {
-      throw fail('replicas', replicas, `is above maxReplicas (${maxReplicas})`, 'lower replicas or raise maxReplicas');
+      throw this.fail('replicas', replicas, `is above maxReplicas (${maxReplicas})`, 'lower replicas or raise maxReplicas');
     }
     const autoscaled = maxReplicas > replicas;
     if (p.scaleOn !== undefined && !autoscaled) {
-      throw fail('maxReplicas', p.maxReplicas, `must be above replicas (${replicas}) when scaleOn is set`, 'raise maxReplicas, or drop scaleOn for a fixed replica count');
+      throw this.fail('maxReplicas', p.maxReplicas, `must be above replicas (${replicas}) when scaleOn is set`, 'raise maxReplicas, or drop scaleOn for a fixed replica count');
     }
     const scaleOn = p.scaleOn ?? [ScalingMetric.cpu(70)];
     if (!Array.isArray(scaleOn) || scaleOn.length === 0) {
-      throw fail('scaleOn', scaleOn, 'is empty', 'pass at least one metric, e.g. [ScalingMetric.cpu(70)]');
+      throw this.fail('scaleOn', scaleOn, 'is empty', 'pass at least one metric, e.g. [ScalingMetric.cpu(70)]');
     }
     const kinds = new Set<string>();
     scaleOn.forEach((metric, i) => {
       if (!(metric instanceof ScalingMetric)) {
-        throw fail(`scaleOn[${i}]`, metric, 'is not a ScalingMetric', 'use ScalingMetric.cpu(), .memory() or .requestRate({...})');
+        throw this.fail(`scaleOn[${i}]`, metric, 'is not a ScalingMetric', 'use ScalingMetric.cpu(), .memory() or .requestRate({...})');
       }
       const problem = metric.problems();
-      if (problem) throw fail(`scaleOn[${i}] ${problem[0]}`, problem[1], problem[2], problem[3]);
-      if (kinds.has(metric.kind)) throw fail(`scaleOn[${i}]`, metric.kind, 'appears twice', 'keep one target per metric');
+      if (problem) throw this.fail(`scaleOn[${i}] ${problem[0]}`, problem[1], problem[2], problem[3]);
+      if (kinds.has(metric.kind)) throw this.fail(`scaleOn[${i}]`, metric.kind, 'appears twice', 'keep one target per metric');
       kinds.add(metric.kind);
     });
+    return { replicas, maxReplicas, autoscaled, scaleOn };
+  }
 
-    // ---- resources
-    const cpuRequest = p.cpuRequest ?? Cpu.cores(1);
-    const cpuLimit = p.cpuLimit ?? cpuRequest;
-    for (const [field, cpu] of [['cpuRequest', cpuRequest], ['cpuLimit', cpuLimit]] as const) {
-      if (!(cpu instanceof Cpu) || !cpu.isValid) {
-        throw fail(field, cpu instanceof Cpu ? `${cpu.millicores} millicores` : cpu, 'is not a positive whole number of millicores', 'use e.g. Cpu.millis(500) or Cpu.cores(2)');
-      }
+  /**
+   * Whether the proxy goes in front of the server and which ports everything takes. The
+   * Service's `http` port always targets the container port named `http`: the proxy when it
+   * runs, else the model server.
+   */
+  private checkExposure(p: ModelServiceProps, scaling: Scaling): Exposure {
+    const runtime = p.runtime;
+    const proxied = p.metricsProxy ?? !runtime.exportsOwnMetrics;
+    if (runtime.loopbackOnly && !proxied) {
+      throw this.fail('metricsProxy', p.metricsProxy, `cannot be false for the ${runtime.kind} runtime, whose server only listens on 127.0.0.1`,
+        'keep the metrics proxy: it is the only way into the pod for clients and probes');
     }
-    if (cpuRequest.millicores > cpuLimit.millicores) {
-      throw fail('cpuRequest', cpuRequest, `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
+    if (scaling.scaleOn.some((m) => m.kind === 'requestRate') && !(proxied || runtime.exportsOwnMetrics)) {
+      throw this.fail('scaleOn', 'requestRate', 'needs serving metrics, but metricsProxy is false and the runtime exports none', 'enable metricsProxy or declare runtime metrics');
     }
-    const memoryRequest = p.memoryRequest ?? Size.gibibytes(2);
-    const memoryLimit = p.memoryLimit ?? memoryRequest;
-    const memRequestMib = requireMebibytes(KIND, this, 'memoryRequest', memoryRequest);
-    const memLimitMib = requireMebibytes(KIND, this, 'memoryLimit', memoryLimit);
-    if (memRequestMib > memLimitMib) {
-      throw fail('memoryRequest', `${memRequestMib}Mi`, `is above memoryLimit (${memLimitMib}Mi)`, 'lower memoryRequest or raise memoryLimit');
+    const proxyImage = proxied ? requirePinnedImage(KIND, this, 'metricsProxyImage', p.metricsProxyImage ?? Images.NODE) : undefined;
+    const servicePort = requireInteger(KIND, this, 'servicePort', p.servicePort ?? 80, 1, 65535);
+    const fixedPort = runtime.fixedPort;
+    const proxyPort = proxied ? firstFree([8080, 8000, 8888], [fixedPort, PROXY_METRICS_PORT]) : undefined;
+    const modelPort = fixedPort ?? (proxied ? 8081 : 8080);
+    if (proxied && (modelPort === PROXY_METRICS_PORT)) {
+      throw this.fail('runtime.port', modelPort, `collides with the metrics proxy's metrics port`, 'serve the model on another port, or set metricsProxy: false');
     }
+    return { proxied, proxyImage, servicePort, proxyPort, modelPort, metricsOnOwnPort: false };
+  }
+
+  private checkObjectives(p: ModelServiceProps): Pick<IModelService, 'latencyObjective' | 'errorRateObjective' | 'accuracyFloor'> {
+    if (p.latencyObjective !== undefined) {
+      const ms = p.latencyObjective.toMilliseconds();
+      if (!(ms > 0) || ms > 600_000) throw this.fail('latencyObjective', `${ms}ms`, 'is not between 0 and 10 minutes', 'use e.g. Duration.millis(500)');
+    }
+    if (p.errorRateObjective !== undefined && (typeof p.errorRateObjective !== 'number' || !(p.errorRateObjective > 0 && p.errorRateObjective < 1))) {
+      throw this.fail('errorRateObjective', p.errorRateObjective, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.05 for 5 %');
+    }
+    if (p.accuracyFloor !== undefined && (typeof p.accuracyFloor !== 'number' || !(p.accuracyFloor > 0 && p.accuracyFloor < 1))) {
+      throw this.fail('accuracyFloor', p.accuracyFloor, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.9 for 90 % accuracy');
+    }
+    return { latencyObjective: p.latencyObjective, errorRateObjective: p.errorRateObjective, accuracyFloor: p.accuracyFloor };
+  }
+
+  /** The remaining props: sizing, timing, labels, environment, placement and exposure. */
+  private check(p: ModelServiceProps, scaling: Scaling, resources: Resources, exposure: Exposure): Checked {
     const scratchMib = requireMebibytes(KIND, this, 'scratchSize', p.scratchSize ?? Size.gibibytes(1));
     const gpuCount = requireInteger(KIND, this, 'gpuCount', p.gpuCount ?? 0, 0, 16);
     const gpuResourceName = p.gpuResourceName ?? 'nvidia.com/gpu';
     if (p.gpuResourceName !== undefined && gpuCount === 0) {
-      throw fail('gpuCount', p.gpuCount, `is 0 while gpuResourceName is set (${describe(p.gpuResourceName)})`, 'set gpuCount to the GPUs each pod needs, or drop gpuResourceName');
+      throw this.fail('gpuCount', p.gpuCount, `is 0 while gpuResourceName is set (${describe(p.gpuResourceName)})`, 'set gpuCount to the GPUs each pod needs, or drop gpuResourceName');
     }
     if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(gpuResourceName)) {
-      throw fail('gpuResourceName', gpuResourceName, 'is not an extended resource name', 'use a vendor-prefixed name such as "nvidia.com/gpu"');
+      throw this.fail('gpuResourceName', gpuResourceName, 'is not an extended resource name', 'use a vendor-prefixed name such as "nvidia.com/gpu"');
     }
-    // Worker processes follow the CPU the container may use, never the node's core count
-    // (which a Python server would otherwise read from /proc and overcommit).
-    this.workers = Math.max(1, Math.floor(cpuLimit.millicores / 1000));
-
-    // ---- probes and timing
     const startupSeconds = requireSeconds(KIND, this, 'startupTimeout', p.startupTimeout ?? Duration.minutes(10), 10, 3600);
     const graceSeconds = requireSeconds(KIND, this, 'terminationGracePeriod', p.terminationGracePeriod ?? Duration.seconds(30), 15, 3600);
 
-    // ---- metrics
-    // What the runtime is like on its own port decides whether the proxy goes in front of it.
-    const standalone = p.runtime.bind({ workers: this.workers, port: p.runtime.defaultPort });
-    const ownMetrics = standalone.metrics;
-    const proxied = p.metricsProxy ?? ownMetrics === undefined;
-    if (standalone.loopbackOnly && !proxied) {
-      throw fail('metricsProxy', p.metricsProxy, `cannot be false for the ${p.runtime.kind} runtime, whose server only listens on 127.0.0.1`,
-        'keep the metrics proxy: it is the only way into the pod for clients and probes');
-    }
-    this.exportsServingMetrics = proxied || ownMetrics !== undefined;
-    if (kinds.has('requestRate') && !this.exportsServingMetrics) {
-      throw fail('scaleOn', 'requestRate', 'needs serving metrics, but metricsProxy is false and the runtime exports none', 'enable metricsProxy or declare runtime metrics');
-    }
-    const proxyImage = proxied ? requirePinnedImage(KIND, this, 'metricsProxyImage', p.metricsProxyImage ?? Images.NODE) : undefined;
+    const pod = requirePodProps(KIND, this, p);
+    const labels = workloadLabels(this.name, 'model-server', pod.extraLabels);
+    const scrape = requireScrape(KIND, this, p);
 
-    // ---- ports: the Service's `http` port always targets the container port named `http`,
-    // which is the proxy when it runs, else the model server.
-    const servicePort = requireInteger(KIND, this, 'servicePort', p.servicePort ?? 80, 1, 65535);
-    const fixedPort = p.runtime.kind === 'mlflow' ? undefined : p.runtime.defaultPort;
-    const proxyPort = proxied ? firstFree([8080, 8000, 8888], [fixedPort, PROXY_METRICS_PORT]) : undefined;
-    const modelPort = fixedPort ?? (proxied ? 8081 : 8080);
-    if (proxied && (modelPort === PROXY_METRICS_PORT)) {
-      throw fail('runtime.port', modelPort, `collides with the metrics proxy's metrics port`, 'serve the model on another port, or set metricsProxy: false');
-    }
-    this.runtimeContainer = p.runtime.bind({ workers: this.workers, port: modelPort });
-    requirePinnedImage(KIND, this, 'runtime.image', this.runtimeContainer.image);
+    for (const e of this.runtimeContainer.env) this.env.reserve({ name: e.name, value: e.value }, `the ${p.runtime.kind} runtime`);
+    this.env.addProps(p);
 
-    // ---- latency and error objectives
-    if (p.latencyObjective !== undefined) {
-      const ms = p.latencyObjective.toMilliseconds();
-      if (!(ms > 0) || ms > 600_000) throw fail('latencyObjective', `${ms}ms`, 'is not between 0 and 10 minutes', 'use e.g. Duration.millis(500)');
-      this.latencyObjective = p.latencyObjective;
-    }
-    if (p.errorRateObjective !== undefined) {
-      if (typeof p.errorRateObjective !== 'number' || !(p.errorRateObjective > 0 && p.errorRateObjective < 1)) {
-        throw fail('errorRateObjective', p.errorRateObjective, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.05 for 5 %');
-      }
-      this.errorRateObjective = p.errorRateObjective;
-    }
-    if (p.accuracyFloor !== undefined) {
-      if (typeof p.accuracyFloor !== 'number' || !(p.accuracyFloor > 0 && p.accuracyFloor < 1)) {
-        throw fail('accuracyFloor', p.accuracyFloor, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.9 for 90 % accuracy');
-      }
-      this.accuracyFloor = p.accuracyFloor;
-    }
-
-    // ---- labels
-    const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
-    this.selectorLabels = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/component': 'model-server' };
-    const labels = {
-      ...extraLabels,
-      ...this.selectorLabels,
-      'app.kubernetes.io/part-of': 'mlops',
-      'app.kubernetes.io/managed-by': 'mlops-constructs',
-    };
-    const podAnnotations = p.podAnnotations === undefined ? {} : requireStringMap(KIND, this, 'podAnnotations', p.podAnnotations);
-    const monitoring = Monitoring.of(this);
-    const serviceMonitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', p.serviceMonitorLabels ?? monitoring.serviceMonitorLabels);
-    const scrapeSeconds = requireSeconds(KIND, this, 'scrapeInterval', p.scrapeInterval ?? monitoring.scrapeInterval, 5, 600);
-
-    // ---- env
-    for (const e of this.runtimeContainer.env) {
-      this.reservedEnvNames.set(e.name, `the ${p.runtime.kind} runtime`);
-      this.env.push({ name: e.name, value: e.value });
-    }
-    for (const [name, value] of Object.entries(p.env ?? {})) this.addEnv(name, value);
-    for (const [name, ref] of Object.entries(p.secretEnv ?? {})) this.addSecretEnv(name, ref);
-
-    // ---- pod-level references
-    if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
-    (p.imagePullSecrets ?? []).forEach((s, i) => requireDnsSubdomain(KIND, this, `imagePullSecrets[${i}]`, s));
-    if (p.priorityClassName !== undefined) requireDnsSubdomain(KIND, this, 'priorityClassName', p.priorityClassName);
     const nodeSelector = p.nodeSelector === undefined ? undefined : requireLabels(KIND, this, 'nodeSelector', p.nodeSelector);
     const tolerations = (p.tolerations ?? (gpuCount > 0 ? [{ key: gpuResourceName, operator: 'Exists', effect: 'NoSchedule' } as Toleration] : []))
       .map((t, i) => toleration(this, i, t));
 
-    // ---- exposure (validated before any object exists, so a bad prop leaves nothing behind)
-    if (p.ingressHost !== undefined) {
-      if (typeof p.ingressHost !== 'string' || !isDnsSubdomain(p.ingressHost.replace(/^\*\./, ''))) {
-        throw fail('ingressHost', p.ingressHost, 'is not a DNS host name', 'use e.g. "fraud.example.com"');
-      }
-      if (p.ingressClassName !== undefined) requireDnsSubdomain(KIND, this, 'ingressClassName', p.ingressClassName);
-      if (p.ingressTlsSecretName !== undefined) requireDnsSubdomain(KIND, this, 'ingressTlsSecretName', p.ingressTlsSecretName);
-      if (p.ingressAnnotations !== undefined) requireStringMap(KIND, this, 'ingressAnnotations', p.ingressAnnotations);
-    } else {
-      for (const field of ['ingressClassName', 'ingressTlsSecretName', 'ingressAnnotations'] as const) {
-        if (p[field] !== undefined) throw fail(field, p[field], 'is set without ingressHost', 'set ingressHost to create the Ingress, or drop the field');
-      }
-    }
+    const ingress = requireIngress(KIND, this, p, { wildcard: true, hostFix: 'use e.g. "fraud.example.com"' });
     let peers: ReturnType<NetworkPeer['toPeer']>[] | undefined;
     if (p.allowedClients !== undefined) {
-      if (!Array.isArray(p.allowedClients)) throw fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
+      if (!Array.isArray(p.allowedClients)) throw this.fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
       peers = p.allowedClients.map((peer, i) => {
-        if (!(peer instanceof NetworkPeer)) throw fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
+        if (!(peer instanceof NetworkPeer)) throw this.fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
         const parts = peer.parts();
         if (parts.namespace !== undefined) requireDnsLabel(KIND, this, `allowedClients[${i}] namespace`, parts.namespace);
         if (parts.labels !== undefined) requireLabels(KIND, this, `allowedClients[${i}] labels`, parts.labels);
         return peer.toPeer();
       });
     }
-    const metricsOnOwnPort = proxied || (this.runtimeContainer.metrics !== undefined && this.runtimeContainer.metrics.port !== modelPort);
-    const metricsPortNumber = proxied ? PROXY_METRICS_PORT : this.runtimeContainer.metrics?.port;
-    if (metricsOnOwnPort && metricsPortNumber === servicePort) {
-      throw fail('servicePort', servicePort, 'collides with the metrics port', 'choose another servicePort');
+    const ownMetrics = this.runtimeContainer.metrics;
+    const metricsOnOwnPort = exposure.proxied || (ownMetrics !== undefined && ownMetrics.port !== exposure.modelPort);
+    const metricsPortNumber = exposure.proxied ? PROXY_METRICS_PORT : ownMetrics?.port;
+    if (metricsOnOwnPort && metricsPortNumber === exposure.servicePort) {
+      throw this.fail('servicePort', exposure.servicePort, 'collides with the metrics port', 'choose another servicePort');
     }
+    return {
+      scaling, resources, scratchMib, gpuCount, gpuResourceName, startupSeconds, graceSeconds,
+      exposure: { ...exposure, metricsOnOwnPort, metricsPortNumber },
+      labels, pod, scrape, nodeSelector, tolerations, ingress, peers,
+    };
+  }
 
-    // ---- containers
-    const writable = this.runtimeContainer.writablePaths;
+  // ---- build -------------------------------------------------------------------------------
+
+  /** The model server container, and the emptyDirs of the directories it writes to. */
+  private modelContainer(c: Checked): { container: k8s.Container; volumes: k8s.Volume[] } {
+    const rc = this.runtimeContainer;
+    const { proxied, modelPort } = c.exposure;
+    const writable = rc.writablePaths;
     const volumeNames = scratchVolumeNames(writable);
     const volumes: k8s.Volume[] = writable.map((_, i) => ({
       name: volumeNames[i],
-      emptyDir: { sizeLimit: k8s.Quantity.fromString(`${scratchMib}Mi`) },
+      emptyDir: { sizeLimit: k8s.Quantity.fromString(`${c.scratchMib}Mi`) },
     }));
-    const limits: Record<string, k8s.Quantity> = {
-      cpu: k8s.Quantity.fromString(cpuLimit.toQuantity()),
-      memory: k8s.Quantity.fromString(`${memLimitMib}Mi`),
-    };
-    if (gpuCount > 0) limits[gpuResourceName] = k8s.Quantity.fromNumber(gpuCount);
     const modelPortName = proxied ? 'model' : 'http';
     const modelPorts: k8s.ContainerPort[] = [{ name: modelPortName, containerPort: modelPort, protocol: 'TCP' }];
-    const rc = this.runtimeContainer;
     if (!proxied && rc.metrics && rc.metrics.port !== modelPort) {
       modelPorts.push({ name: METRICS_PORT_NAME, containerPort: rc.metrics.port, protocol: 'TCP' });
     }
     // Kubelet probes reach the pod IP, so a loopback-only server is probed through the proxy.
     const probePortName = rc.loopbackOnly ? 'http' : modelPortName;
     const httpGet = (path: string) => ({ path, port: k8s.IntOrString.fromString(probePortName) });
-    const containers: k8s.Container[] = [{
+    const container: k8s.Container = {
       name: MODEL_CONTAINER,
       image: rc.image,
       imagePullPolicy: 'IfNotPresent',
       command: rc.command,
       args: rc.args,
-      env: Lazy.any({ produce: () => [...this.env] }) as unknown as k8s.EnvVar[],
+      // Lazy, so variables added with addEnv() after construction land too.
+      env: Lazy.any({ produce: () => this.env.list }) as unknown as k8s.EnvVar[],
       ports: modelPorts,
-      resources: {
-        requests: {
-          cpu: k8s.Quantity.fromString(cpuRequest.toQuantity()),
-          memory: k8s.Quantity.fromString(`${memRequestMib}Mi`),
-        },
-        limits,
-      },
+      resources: resourceRequirements(c.resources, c.gpuCount > 0 ? { [c.gpuResourceName]: k8s.Quantity.fromNumber(c.gpuCount) } : {}),
       // Startup allows for downloading and loading the model; liveness only starts after it.
-      startupProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: Math.ceil(startupSeconds / 5) },
+      startupProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: Math.ceil(c.startupSeconds / 5) },
       readinessProbe: { httpGet: httpGet(rc.readyPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
       livenessProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
       // Behind the proxy, the server must outlive the proxy's 5 s preStop delay and finish the
@@ -378,85 +372,93 @@ export class ModelService extends Construct implements IModelService {
       lifecycle: proxied && rc.hasSleep ? { preStop: { exec: { command: ['sleep', '10'] } } } : undefined,
       securityContext: restrictedContainerSecurityContext(rc.userId),
       volumeMounts: writable.map((path, i) => ({ name: volumeNames[i], mountPath: path })),
-    }];
+    };
+    return { container, volumes };
+  }
 
-    let bundleHash: string | undefined;
-    if (proxied) {
-      const bundle = loadRuntimeBundle(BUNDLES.metricsProxy);
-      bundleHash = bundle.sha256;
-      new k8s.KubeConfigMap(this, 'MetricsProxyBundle', {
-        metadata: { name: `${this.name}-metrics-proxy`, namespace: this.namespace, labels: { ...labels, 'app.kubernetes.io/component': 'metrics-proxy' } },
-        data: { [BUNDLES.metricsProxy]: bundle.source },
-      });
-      volumes.push({ name: 'metrics-proxy-bundle', configMap: { name: `${this.name}-metrics-proxy`, defaultMode: 0o444 } });
-      containers.push({
-        name: PROXY_CONTAINER,
-        image: proxyImage!,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['node', `${BUNDLE_MOUNT}/${BUNDLES.metricsProxy}`],
-        env: [
-          { name: PROXY_ENV.upstream, value: `http://127.0.0.1:${modelPort}` },
-          { name: PROXY_ENV.listenPort, value: String(proxyPort) },
-          { name: PROXY_ENV.metricsPort, value: String(PROXY_METRICS_PORT) },
-          { name: PROXY_ENV.modelName, value: this.modelName },
-          // Requests may take as long as the server allows plus a margin, then the proxy answers 504.
-          { name: PROXY_ENV.upstreamTimeoutSeconds, value: String(graceSeconds + 60) },
-          // The preStop sleep (5 s) plus the drain stay 5 s inside the grace period, before SIGKILL.
-          { name: PROXY_ENV.drainSeconds, value: String(Math.max(1, graceSeconds - 10)) },
-          { name: PROXY_ENV.uncountedPaths, value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
-        ],
-        ports: [
-          { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
-          { name: METRICS_PORT_NAME, containerPort: PROXY_METRICS_PORT, protocol: 'TCP' },
-        ],
-        resources: {
-          requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') },
-          limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('128Mi') },
-        },
-        readinessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
-        livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
-        // Keep taking traffic until endpoints controllers and kube-proxy have removed the pod.
-        lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
-        securityContext: restrictedContainerSecurityContext(),
-        volumeMounts: [{ name: 'metrics-proxy-bundle', mountPath: BUNDLE_MOUNT, readOnly: true }],
-      });
+  /** The metrics proxy sidecar in front of the model server. */
+  private proxyContainer(c: Checked, bundle: BundleMount): k8s.Container {
+    const rc = this.runtimeContainer;
+    const { modelPort, proxyPort } = c.exposure;
+    const grace = c.graceSeconds;
+    return {
+      name: PROXY_CONTAINER,
+      image: c.exposure.proxyImage!,
+      imagePullPolicy: 'IfNotPresent',
+      command: bundle.command,
+      env: [
+        { name: PROXY_ENV.upstream, value: `http://127.0.0.1:${modelPort}` },
+        { name: PROXY_ENV.listenPort, value: String(proxyPort) },
+        { name: PROXY_ENV.metricsPort, value: String(PROXY_METRICS_PORT) },
+        { name: PROXY_ENV.modelName, value: this.modelName },
+        // Requests may take as long as the server allows plus a margin, then the proxy answers 504.
+        { name: PROXY_ENV.upstreamTimeoutSeconds, value: String(grace + 60) },
+        // The preStop sleep (5 s) plus the drain stay 5 s inside the grace period, before SIGKILL.
+        { name: PROXY_ENV.drainSeconds, value: String(Math.max(1, grace - 10)) },
+        { name: PROXY_ENV.uncountedPaths, value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
+      ],
+      ports: [
+        { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
+        { name: METRICS_PORT_NAME, containerPort: PROXY_METRICS_PORT, protocol: 'TCP' },
+      ],
+      resources: resourceRequirements(fixedResources(50, 64, 500, 128)),
+      readinessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+      livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
+      // Keep taking traffic until endpoints controllers and kube-proxy have removed the pod.
+      lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+      securityContext: restrictedContainerSecurityContext(),
+      volumeMounts: [bundle.mount],
+    };
+  }
+
+  private servicePorts(exposure: Exposure): k8s.ServicePort[] {
+    const ports = [{ ...namedServicePort('http', exposure.servicePort) }];
+    if (exposure.metricsOnOwnPort) ports.push(namedServicePort(METRICS_PORT_NAME, exposure.metricsPortNumber!));
+    return ports;
+  }
+
+  // ---- emit --------------------------------------------------------------------------------
+
+  private addDeployment(p: ModelServiceProps, c: Checked, meta: ObjectMeta, bundle: BundleMount | undefined): k8s.KubeDeployment {
+    const model = this.modelContainer(c);
+    const containers = [model.container];
+    const volumes = model.volumes;
+    if (bundle) {
+      volumes.push(bundle.volume);
+      containers.push(this.proxyContainer(c, bundle));
     }
-
+    const selector = this.selectorLabels;
     const spread: k8s.TopologySpreadConstraint[] = (p.topologySpread ?? true) ? [
-      { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...this.selectorLabels } } },
-      { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...this.selectorLabels } } },
+      { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...selector } } },
+      { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...selector } } },
     ] : [];
-
-    // ---- Deployment
-    this.deployment = new k8s.KubeDeployment(this, 'Resource', {
-      metadata: { name: this.name, namespace: this.namespace, labels },
+    return new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
       spec: {
         // With an autoscaler the replica count is its to set; a fixed count here would reset it on every apply.
-        replicas: autoscaled ? undefined : replicas,
+        replicas: c.scaling.autoscaled ? undefined : c.scaling.replicas,
         revisionHistoryLimit: 5,
-        progressDeadlineSeconds: Math.max(600, startupSeconds + 120),
-        selector: { matchLabels: { ...this.selectorLabels } },
+        progressDeadlineSeconds: Math.max(600, c.startupSeconds + 120),
+        selector: { matchLabels: { ...selector } },
         // Never below capacity during a rollout: new pods must be ready before old ones go.
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(0), maxSurge: k8s.IntOrString.fromString('25%') } },
         template: {
           metadata: {
-            labels,
+            labels: meta.labels,
             annotations: {
-              ...podAnnotations,
+              ...c.pod.podAnnotations,
               'kubectl.kubernetes.io/default-container': MODEL_CONTAINER,
-              ...(bundleHash ? { [METRICS_PROXY_HASH_ANNOTATION]: bundleHash } : {}),
+              ...(bundle ? { [METRICS_PROXY_HASH_ANNOTATION]: bundle.sha256 } : {}),
             },
           },
           spec: {
-            automountServiceAccountToken: p.automountServiceAccountToken ?? false,
-            enableServiceLinks: false,
-            serviceAccountName: p.serviceAccountName,
-            imagePullSecrets: p.imagePullSecrets?.map((name) => ({ name })),
-            priorityClassName: p.priorityClassName,
-            terminationGracePeriodSeconds: graceSeconds,
-            securityContext: restrictedPodSecurityContext(rc.userId),
-            nodeSelector,
-            tolerations: tolerations.length > 0 ? tolerations : undefined,
+            ...basePodSpec({
+              ...p,
+              terminationGracePeriodSeconds: c.graceSeconds,
+              securityContext: restrictedPodSecurityContext(this.runtimeContainer.userId),
+            }),
+            nodeSelector: c.nodeSelector,
+            tolerations: c.tolerations.length > 0 ? c.tolerations : undefined,
             topologySpreadConstraints: spread.length > 0 ? spread : undefined,
             containers,
             volumes,
@@ -464,176 +466,93 @@ export class ModelService extends Construct implements IModelService {
         },
       },
     });
-
-    // ---- Service
-    const servicePorts: k8s.ServicePort[] = [{ name: 'http', port: servicePort, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }];
-    if (metricsOnOwnPort) {
-      servicePorts.push({ name: METRICS_PORT_NAME, port: metricsPortNumber!, targetPort: k8s.IntOrString.fromString(METRICS_PORT_NAME), protocol: 'TCP' });
-    }
-    this.service = new k8s.KubeService(this, 'Service', {
-      metadata: { name: this.name, namespace: this.namespace, labels },
-      spec: { type: 'ClusterIP', selector: { ...this.selectorLabels }, ports: servicePorts },
-    });
-
-    // ---- autoscaling
-    if (autoscaled) {
-      const requestRate = scaleOn.find((m): m is RequestRateScalingMetric => m instanceof RequestRateScalingMetric);
-      const resources = scaleOn.filter((m): m is ResourceScalingMetric => m instanceof ResourceScalingMetric);
-      if (requestRate) {
-        new KedaScaledObject(this, 'ScaledObject', {
-          metadata: { name: this.name, namespace: this.namespace, labels },
-          spec: {
-            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.name },
-            minReplicaCount: replicas,
-            maxReplicaCount: maxReplicas,
-            pollingInterval: 15,
-            cooldownPeriod: 300,
-            triggers: [
-              {
-                type: 'prometheus',
-                metricType: 'AverageValue',
-                metadata: {
-                  serverAddress: requestRate.options.prometheusServerAddress,
-                  query: `sum(rate(${SERVING_METRICS.requestsTotal}{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
-                  threshold: String(requestRate.options.requestsPerSecondPerReplica),
-                },
-              },
-              ...resources.map((m) => ({ type: m.kind, metricType: 'Utilization', metadata: { value: String(m.targetUtilization) } })),
-            ],
-          },
-        });
-      } else {
-        new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
-          metadata: { name: this.name, namespace: this.namespace, labels },
-          spec: {
-            scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.name },
-            minReplicas: replicas,
-            maxReplicas,
-            metrics: resources.map((m) => ({
-              type: 'Resource',
-              resource: { name: m.kind, target: { type: 'Utilization', averageUtilization: m.targetUtilization } },
-            })),
-            // Scale up fast on load spikes, down slowly so a short lull does not drop warm replicas.
-            behavior: {
-              scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 30 }, { type: 'Pods', value: 4, periodSeconds: 30 }] },
-              scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] },
-            },
-          },
-        });
-      }
-    }
-
-    // ---- disruption budget: only with more than one replica, or it would block node drains.
-    if (replicas > 1) {
-      new k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
-        metadata: { name: this.name, namespace: this.namespace, labels },
-        spec: {
-          maxUnavailable: k8s.IntOrString.fromNumber(1),
-          selector: { matchLabels: { ...this.selectorLabels } },
-          // Pods that never became ready must not block a drain.
-          unhealthyPodEvictionPolicy: 'AlwaysAllow',
-        },
-      });
-    }
-
-    // ---- ServiceMonitor
-    if (this.exportsServingMetrics) {
-      const endpoint: ServiceMonitorSpecEndpoints = proxied
-        ? { port: METRICS_PORT_NAME, path: '/metrics', interval: `${scrapeSeconds}s`, scrapeTimeout: `${Math.min(10, scrapeSeconds)}s` }
-        : {
-          port: metricsOnOwnPort ? METRICS_PORT_NAME : 'http',
-          path: rc.metrics!.path,
-          interval: `${scrapeSeconds}s`,
-          scrapeTimeout: `${Math.min(10, scrapeSeconds)}s`,
-          relabelings: [{ action: ServiceMonitorSpecEndpointsRelabelingsAction.REPLACE, targetLabel: 'model', replacement: this.modelName }],
-          metricRelabelings: contractRelabelings(rc.metrics!),
-        };
-      this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
-        metadata: { name: this.name, namespace: this.namespace, labels: { ...labels, ...serviceMonitorLabels } },
-        spec: {
-          selector: { matchLabels: { ...this.selectorLabels } },
-          endpoints: [endpoint],
-        },
-      });
-    }
-
-    this.createIngress(p, labels);
-    this.createNetworkPolicy(peers, monitoring, labels, metricsOnOwnPort);
   }
 
-  private createIngress(p: ModelServiceProps, labels: Record<string, string>): void {
-    if (p.ingressHost === undefined) return;
-    new k8s.KubeIngress(this, 'Ingress', {
-      metadata: { name: this.name, namespace: this.namespace, labels, annotations: p.ingressAnnotations },
+  private addAutoscaler(s: Scaling, meta: ObjectMeta): void {
+    if (!s.autoscaled) return;
+    const requestRate = s.scaleOn.find((m): m is RequestRateScalingMetric => m instanceof RequestRateScalingMetric);
+    const resources = s.scaleOn.filter((m): m is ResourceScalingMetric => m instanceof ResourceScalingMetric);
+    const metadata = { name: meta.name, namespace: meta.namespace, labels: meta.labels };
+    const scaleTargetRef = { apiVersion: 'apps/v1', kind: 'Deployment', name: this.name };
+    if (requestRate) {
+      new KedaScaledObject(this, 'ScaledObject', {
+        metadata,
+        spec: {
+          scaleTargetRef,
+          minReplicaCount: s.replicas,
+          maxReplicaCount: s.maxReplicas,
+          pollingInterval: 15,
+          cooldownPeriod: 300,
+          triggers: [
+            {
+              type: 'prometheus',
+              metricType: 'AverageValue',
+              metadata: {
+                serverAddress: requestRate.options.prometheusServerAddress,
+                query: `sum(rate(${SERVING_METRICS.requestsTotal}{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
+                threshold: String(requestRate.options.requestsPerSecondPerReplica),
+              },
+            },
+            ...resources.map((m) => ({ type: m.kind, metricType: 'Utilization', metadata: { value: String(m.targetUtilization) } })),
+          ],
+        },
+      });
+      return;
+    }
+    new k8s.KubeHorizontalPodAutoscalerV2(this, 'Autoscaler', {
+      metadata,
       spec: {
-        ingressClassName: p.ingressClassName,
-        tls: p.ingressTlsSecretName ? [{ hosts: [p.ingressHost], secretName: p.ingressTlsSecretName }] : undefined,
-        rules: [{
-          host: p.ingressHost,
-          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: this.name, port: { name: 'http' } } } }] },
-        }],
+        scaleTargetRef,
+        minReplicas: s.replicas,
+        maxReplicas: s.maxReplicas,
+        metrics: resources.map((m) => ({
+          type: 'Resource',
+          resource: { name: m.kind, target: { type: 'Utilization', averageUtilization: m.targetUtilization } },
+        })),
+        // Scale up fast on load spikes, down slowly so a short lull does not drop warm replicas.
+        behavior: {
+          scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 30 }, { type: 'Pods', value: 4, periodSeconds: 30 }] },
+          scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] },
+        },
       },
     });
   }
 
-  private createNetworkPolicy(
-    peers: ReturnType<NetworkPeer['toPeer']>[] | undefined,
-    monitoring: ReturnType<typeof Monitoring.of>,
-    labels: Record<string, string>,
-    metricsOnOwnPort: boolean,
-  ): void {
-    if (peers === undefined) return;
+  private addServiceMonitor(c: Checked, meta: ObjectMeta): ServiceMonitor | undefined {
+    if (!this.exportsServingMetrics) return undefined;
+    const rc = this.runtimeContainer;
+    const timing = scrapeTiming(c.scrape.seconds);
+    const endpoint: ServiceMonitorSpecEndpoints = c.exposure.proxied
+      ? { port: METRICS_PORT_NAME, path: '/metrics', ...timing }
+      : {
+        port: c.exposure.metricsOnOwnPort ? METRICS_PORT_NAME : 'http',
+        path: rc.metrics!.path,
+        ...timing,
+        relabelings: [{ action: ServiceMonitorSpecEndpointsRelabelingsAction.REPLACE, targetLabel: 'model', replacement: this.modelName }],
+        metricRelabelings: contractRelabelings(rc.metrics!),
+      };
+    return addServiceMonitor(this, meta, c.scrape.monitorLabels, this.selectorLabels, [endpoint]);
+  }
+
+  private addNetworkPolicy(c: Checked, meta: ObjectMeta): void {
+    if (c.peers === undefined) return;
+    const monitoring = Monitoring.of(this);
     const ingress: k8s.NetworkPolicyIngressRule[] = [];
-    if (peers.length > 0) ingress.push({ from: peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
+    if (c.peers.length > 0) ingress.push({ from: c.peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
     if (this.exportsServingMetrics) {
       ingress.push({
         from: [{
           namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoring.prometheusNamespace } },
           podSelector: { matchLabels: { ...monitoring.prometheusPodLabels } },
         }],
-        ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
+        ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(c.exposure.metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
       });
     }
     new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name: this.name, namespace: this.namespace, labels },
+      metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
       // An empty allow-list still admits Prometheus; every other client is refused.
       spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Ingress'], ingress },
     });
-  }
-
-  /** Adds a plain environment variable to the model server; returns the variable. */
-  public addEnv(name: string, value: string): k8s.EnvVar {
-    this.checkEnvName(`env.${name}`, name);
-    if (typeof value !== 'string') {
-      throw invalidProp(KIND, this, `env.${name}`, value, 'is not a string', 'quote numbers and booleans, e.g. "4"');
-    }
-    if (/PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY/i.test(name)) {
-      throw invalidProp(KIND, this, `env.${name}`, '<redacted>', 'looks like a secret written in plain text', 'put it in a Secret and use secretEnv / addSecretEnv');
-    }
-    const env = { name, value };
-    this.env.push(env);
-    return env;
-  }
-
-  /** Adds an environment variable read from an existing Secret; returns the variable. */
-  public addSecretEnv(name: string, ref: SecretKeySelector): k8s.EnvVar {
-    this.checkEnvName(`secretEnv.${name}`, name);
-    requireDnsSubdomain(KIND, this, `secretEnv.${name}.secretName`, ref?.secretName);
-    if (typeof ref.key !== 'string' || !/^[-._a-zA-Z0-9]+$/.test(ref.key)) {
-      throw invalidProp(KIND, this, `secretEnv.${name}.key`, ref.key, 'is not a valid Secret key', 'use letters, digits, "-", "_" and "."');
-    }
-    const env = { name, valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } } };
-    this.env.push(env);
-    return env;
-  }
-
-  private checkEnvName(field: string, name: string): void {
-    requireEnvName(KIND, this, field, name);
-    const owner = this.reservedEnvNames.get(name);
-    if (owner !== undefined) {
-      throw invalidProp(KIND, this, field, name, `is already set by ${owner}`, 'use another name or drop the duplicate');
-    }
-    this.reservedEnvNames.set(name, field.startsWith('secretEnv') ? 'secretEnv' : 'env');
   }
 }
 

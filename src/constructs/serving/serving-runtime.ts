@@ -1,7 +1,9 @@
 import { Duration } from 'cdk8s';
+import { Construct } from 'constructs';
 import { Images } from '../core/images';
 import { IModelRegistry, ModelReference } from '../core/model-reference';
 import { DEFAULT_USER_ID } from '../core/security';
+import { invalidProp } from '../core/validation';
 
 /** Metrics a server exports itself, mapped onto the library's serving-metrics contract. */
 export interface ServerMetricsOptions {
@@ -90,6 +92,8 @@ export interface RuntimeContainer {
 
 /** Inputs a runtime needs from the ModelService to build its container. */
 export interface RuntimeBindContext {
+  /** Kind of the construct that binds the runtime, for error messages. */
+  readonly kind: string;
   /** Worker processes, derived from the CPU limit. */
   readonly workers: number;
   /** Port the server must listen on (the proxy takes the public one when it is enabled). */
@@ -127,16 +131,85 @@ export abstract class ServingRuntime {
   public abstract readonly defaultPort: number;
 
   /**
+   * The port the server always listens on (fixed by its image or options), or undefined when
+   * it listens on whatever port the ModelService gives it.
+   */
+  public abstract readonly fixedPort: number | undefined;
+
+  /**
+   * True when the server only listens on 127.0.0.1, so probes and clients must go through the
+   * metrics proxy in the same pod.
+   */
+  public abstract readonly loopbackOnly: boolean;
+
+  /** True when the server exports request metrics itself (mapped onto the contract at scrape time). */
+  public abstract readonly exportsOwnMetrics: boolean;
+
+  /** The registry the server talks to, if any. */
+  public abstract readonly registry: IModelRegistry | undefined;
+
+  /**
    * Checks the options and returns the first problem as [field, value, problem, fix],
    * or undefined. Field names are relative to the `runtime` prop.
    */
   public abstract problems(): [string, unknown, string, string] | undefined;
 
-  /** Builds the container; only called after `problems()` returned undefined. */
-  public abstract bind(context: RuntimeBindContext): RuntimeContainer;
+  /** Builds the container without checking the options; `bind` checks them first. */
+  public abstract container(context: RuntimeBindContext): RuntimeContainer;
 
-  /** The registry the server talks to, if any. */
-  public abstract readonly registry: IModelRegistry | undefined;
+  /**
+   * Checks the options (errors name the owning construct and `runtime.<field>`) and builds the
+   * container, as RegistryDatabase, ArtifactStore and DriftData bind to their constructs.
+   */
+  public bind(scope: Construct, context: RuntimeBindContext): RuntimeContainer {
+    const problem = this.problems();
+    if (problem) throw invalidProp(context.kind, scope, ...problem);
+    return this.container(context);
+  }
+
+  /** This runtime with its container image replaced, e.g. by one a Pulumi program builds. */
+  public withImage(image: string): ServingRuntime {
+    return new ImageOverride(this, image);
+  }
+}
+
+/** A runtime with its container image replaced. */
+class ImageOverride extends ServingRuntime {
+  constructor(private readonly inner: ServingRuntime, private readonly image: string) {
+    super();
+  }
+
+  public get kind(): string {
+    return this.inner.kind;
+  }
+
+  public get defaultPort(): number {
+    return this.inner.defaultPort;
+  }
+
+  public get fixedPort(): number | undefined {
+    return this.inner.fixedPort;
+  }
+
+  public get loopbackOnly(): boolean {
+    return this.inner.loopbackOnly;
+  }
+
+  public get exportsOwnMetrics(): boolean {
+    return this.inner.exportsOwnMetrics;
+  }
+
+  public get registry(): IModelRegistry | undefined {
+    return this.inner.registry;
+  }
+
+  public problems(): [string, unknown, string, string] | undefined {
+    return this.inner.problems();
+  }
+
+  public container(context: RuntimeBindContext): RuntimeContainer {
+    return { ...this.inner.container(context), image: this.image };
+  }
 }
 
 // Python writes bytecode caches and MLflow/pip caches under HOME; both must land on emptyDirs.
@@ -158,6 +231,9 @@ function timeoutProblem(timeout: Duration | undefined): [string, unknown, string
 class MlflowServingRuntime extends ServingRuntime {
   public readonly kind = 'mlflow';
   public readonly defaultPort = 8080;
+  public readonly fixedPort = undefined;
+  public readonly loopbackOnly = false;
+  public readonly exportsOwnMetrics = false;
   public readonly registry: IModelRegistry | undefined;
   private readonly modelUri: unknown;
 
@@ -180,7 +256,7 @@ class MlflowServingRuntime extends ServingRuntime {
     return timeoutProblem(this.options.requestTimeout);
   }
 
-  public bind(context: RuntimeBindContext): RuntimeContainer {
+  public container(context: RuntimeBindContext): RuntimeContainer {
     return {
       image: this.options.image ?? Images.MLFLOW,
       command: ['mlflow', 'models', 'serve'],
@@ -208,6 +284,9 @@ class MlflowImageRuntime extends ServingRuntime {
   // Fixed by the image's entrypoint (mlflow.models.container): uvicorn on 127.0.0.1:8000
   // once nginx is disabled.
   public readonly defaultPort = 8000;
+  public readonly fixedPort = 8000;
+  public readonly loopbackOnly = true;
+  public readonly exportsOwnMetrics = false;
   public readonly registry = undefined;
 
   constructor(private readonly options: MlflowImageOptions) {
@@ -221,7 +300,7 @@ class MlflowImageRuntime extends ServingRuntime {
     return timeoutProblem(this.options.requestTimeout);
   }
 
-  public bind(context: RuntimeBindContext): RuntimeContainer {
+  public container(context: RuntimeBindContext): RuntimeContainer {
     // The image's entrypoint starts the scoring server on 8080 and reads its sizing from env.
     return {
       image: this.options.image,
@@ -267,8 +346,18 @@ class CustomRuntime extends ServingRuntime {
     super();
   }
 
+  public readonly loopbackOnly = false;
+
   public get defaultPort(): number {
     return this.options.port;
+  }
+
+  public get fixedPort(): number {
+    return this.options.port;
+  }
+
+  public get exportsOwnMetrics(): boolean {
+    return this.options?.metrics !== undefined;
   }
 
   public problems(): [string, unknown, string, string] | undefined {
@@ -310,7 +399,7 @@ class CustomRuntime extends ServingRuntime {
     return undefined;
   }
 
-  public bind(context: RuntimeBindContext): RuntimeContainer {
+  public container(context: RuntimeBindContext): RuntimeContainer {
     const o = this.options;
     const healthPath = o.healthPath ?? '/health';
     const metrics = o.metrics;
