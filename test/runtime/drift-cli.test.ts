@@ -74,11 +74,32 @@ describe('mlops-drift check (bundled)', () => {
       '--current', path.join(E2E, 'current.csv'), ...featureArgs, '--json']));
 
     // THEN the object has exactly the contract's fields, and the values are Evidently's
-    expect(Object.keys(output).sort()).toEqual(['driftShare', 'drifted', 'features', 'rows']);
+    expect(Object.keys(output).sort()).toEqual(['driftShare', 'drifted', 'features', 'quality', 'rows']);
+    expect(output.quality).toBeNull();
     for (const f of output.features as Array<Record<string, unknown>>) {
       expect(Object.keys(f).sort()).toEqual(['drifted', 'feature', 'method', 'pValue', 'statistic', 'threshold']);
     }
     expect(Object.keys(output.rows as object).sort()).toEqual(['current', 'reference']);
+    expectEvidentlyResult(output);
+  });
+
+  it('prints the quality metrics with --json, as the text output does (scikit-learn\'s values)', async () => {
+    // GIVEN the e2e CSV pair with its label and prediction columns
+    const args = ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', path.join(E2E, 'current.csv'),
+      ...featureArgs, '--label', e2e.label, '--prediction', e2e.prediction];
+
+    // WHEN the check runs with --json, and without
+    const output = json(await runDrift(program, [...args, '--json']));
+    const text = await runDrift(program, args);
+
+    // THEN the JSON carries every metric the table shows, with scikit-learn's values
+    const quality = output.quality as Record<string, number>;
+    expect(Object.keys(quality).sort()).toEqual(Object.keys(e2e.expected.quality).sort());
+    for (const [metric, expected] of Object.entries(e2e.expected.quality)) {
+      expect(Math.abs(quality[metric] - expected)).toBeLessThanOrEqual(1e-12);
+      expect(text.stdout).toContain(`${metric} ${expected.toPrecision(4)}`);
+    }
+    // AND the contract's other fields are unchanged
     expectEvidentlyResult(output);
   });
 

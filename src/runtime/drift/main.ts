@@ -73,6 +73,9 @@ export function toJson(result: CheckResult) {
     driftShare: result.driftShare,
     drifted: result.drifted,
     rows: { reference: result.rows.reference, current: result.rows.current },
+    // Always present, so a consumer can tell "no labels given" (null) from a missing field;
+    // the same numbers as the text output's quality line and mlops_model_quality{metric}.
+    quality: result.quality ? { ...result.quality } : null,
   };
 }
 
