@@ -5,7 +5,8 @@ import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { ReferenceStack } from '../../examples/reference-stack';
 import { ArtifactStore, Cpu, Images, ModelRegistry, RegistryDatabase } from '../../src';
-import { PodStartError, RehearsalCluster } from './harness/cluster';
+import { RehearsalCluster } from './harness/cluster';
+import { PodStartError } from './harness/pod';
 
 const TRAINING_SCRIPT = path.resolve(__dirname, '..', '..', 'examples', 'training', 'train_fraud_model.py');
 // Characters that would break a password spliced into a URI: it reaches libpq as PGPASSWORD.

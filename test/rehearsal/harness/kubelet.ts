@@ -2,6 +2,8 @@
 // environment resolution (secretKeyRef, configMapKeyRef, fieldRef, `$(VAR)` expansion) and the
 // rewriting of in-container paths to the directories that stand in for volume mounts.
 
+import type { Container } from './manifests';
+
 /** Values of the Secrets the test provides: Secret name -> key -> value. */
 export type SecretValues = Record<string, Record<string, string>>;
 
@@ -62,13 +64,13 @@ export function expandVars(input: string, lookup: (name: string) => string | und
  * each plain value expanded against the variables defined before it. Missing Secrets or keys
  * fail like the kubelet (unless `optional`).
  */
-export function resolveEnv(container: any, sources: EnvSources): Record<string, string> {
+export function resolveEnv(container: Container, sources: EnvSources): Record<string, string> {
   const env: Record<string, string> = {};
   const where = `container "${container.name}"`;
   for (const from of container.envFrom ?? []) {
     const prefix = from.prefix ?? '';
     if (from.secretRef) {
-      const secret = sources.secrets[from.secretRef.name];
+      const secret = sources.secrets[from.secretRef.name!];
       if (!secret) {
         if (from.secretRef.optional) continue;
         throw new ContainerConfigError(`${where}: secret "${from.secretRef.name}" not found (envFrom)`);
@@ -76,7 +78,7 @@ export function resolveEnv(container: any, sources: EnvSources): Record<string, 
       for (const [k, v] of Object.entries(secret)) env[prefix + k] = v;
     }
     if (from.configMapRef) {
-      const cm = sources.configMaps[from.configMapRef.name];
+      const cm = sources.configMaps[from.configMapRef.name!];
       if (!cm) {
         if (from.configMapRef.optional) continue;
         throw new ContainerConfigError(`${where}: configmap "${from.configMapRef.name}" not found (envFrom)`);
@@ -91,7 +93,8 @@ export function resolveEnv(container: any, sources: EnvSources): Record<string, 
     }
     const vf = e.valueFrom;
     if (vf.secretKeyRef) {
-      const { name, key, optional } = vf.secretKeyRef;
+      const { key, optional } = vf.secretKeyRef;
+      const name = vf.secretKeyRef.name!;
       const value = sources.secrets[name]?.[key];
       if (value === undefined) {
         if (optional) continue;
@@ -99,7 +102,8 @@ export function resolveEnv(container: any, sources: EnvSources): Record<string, 
       }
       env[e.name] = value;
     } else if (vf.configMapKeyRef) {
-      const { name, key, optional } = vf.configMapKeyRef;
+      const { key, optional } = vf.configMapKeyRef;
+      const name = vf.configMapKeyRef.name!;
       const value = sources.configMaps[name]?.[key];
       if (value === undefined) {
         if (optional) continue;
