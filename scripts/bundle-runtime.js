@@ -24,13 +24,16 @@ function loadContract() {
 
 const { BUNDLES } = loadContract();
 
-/** One line per program: entry point -> bundled file. */
+/**
+ * One line per program: entry point -> bundled file. The checker is also the package's
+ * `mlops-drift` bin (package.json), so it starts with a shebang that npm's bin link runs.
+ */
 const ENTRIES = [
   { entry: 'src/runtime/metrics-proxy/main.ts', outfile: `assets/${BUNDLES.metricsProxy}` },
-  { entry: 'src/runtime/drift/main.ts', outfile: `assets/${BUNDLES.driftChecker}` },
+  { entry: 'src/runtime/drift/main.ts', outfile: `assets/${BUNDLES.driftChecker}`, banner: '#!/usr/bin/env node' },
 ];
 
-async function bundle({ entry, outfile }) {
+async function bundle({ entry, outfile, banner }) {
   const result = await esbuild.build({
     absWorkingDir: root,
     entryPoints: [entry],
@@ -42,6 +45,7 @@ async function bundle({ entry, outfile }) {
     // A ConfigMap holds at most 1 MiB; no minifying keeps stack traces readable.
     legalComments: 'none',
     sourcemap: false,
+    banner: banner ? { js: banner } : undefined,
     metafile: true,
     logLevel: 'silent',
   });
