@@ -85,6 +85,12 @@ export const PROXY_ENV = {
   drainSeconds: 'MLOPS_PROXY_DRAIN_SECONDS',
 } as const;
 
+/** Paths the metrics proxy serves on its metrics port: ModelService scrapes the one and probes the other. */
+export const PROXY_PATHS = {
+  metrics: '/metrics',
+  health: '/healthz',
+} as const;
+
 /**
  * Environment variables of the drift checker's container (set by DriftMonitor, read by
  * src/runtime/drift). The AWS and MLflow names are those of the AWS SDKs and the MLflow

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PROXY_PATHS } from '../../contract';
 import type { MetricsProxyConfig } from './config';
 import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { ServingMetrics } from './metrics';
@@ -146,12 +147,12 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
 
   const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = pathOf(req.url);
-    if (path !== '/metrics' && path !== '/healthz') {
-      respond(res, 404, 'not found: this port serves /metrics and /healthz\n', false);
+    if (path !== PROXY_PATHS.metrics && path !== PROXY_PATHS.health) {
+      respond(res, 404, `not found: this port serves ${PROXY_PATHS.metrics} and ${PROXY_PATHS.health}\n`, false);
     } else if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       respond(res, 405, 'method not allowed: use GET\n', false);
-    } else if (path === '/metrics') {
+    } else if (path === PROXY_PATHS.metrics) {
       respond(res, 200, metrics.render(), false, TEXT_FORMAT_CONTENT_TYPE);
     } else if (draining) {
       respond(res, 503, 'stopping', false);
