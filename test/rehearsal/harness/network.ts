@@ -102,6 +102,17 @@ export class ClusterNetwork {
   }
 
   public removePod(netns: string): void {
+    // The node's end of the veth first: deleting it removes the pair at once, while the pod's
+    // namespace (and with it eth0) is destroyed asynchronously after `ip netns del`, so a pod
+    // started again right away could meet a leftover vp<n> ("File exists").
+    const n = /-p(\d+)$/.exec(netns)?.[1];
+    if (n !== undefined) {
+      try {
+        execFileSync(IP, ['-n', this.node, 'link', 'del', `vp${n}`], { stdio: 'ignore' });
+      } catch {
+        // Already gone with its namespace.
+      }
+    }
     deleteNamespace(netns);
     const at = this.namespaces.indexOf(netns);
     if (at >= 0) this.namespaces.splice(at, 1);
