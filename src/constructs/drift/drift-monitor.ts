@@ -1,21 +1,19 @@
 import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLE_MOUNT, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_FLAGS } from '../../contract';
 import { shortestPeriodSeconds } from './cron-schedule';
+import { DriftData, DriftDataBinding, isHttpUrl } from './drift-data';
 import { IDriftMonitor } from './interfaces';
+import { IPushgateway, Pushgateway } from './pushgateway';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_FLAGS } from '../../contract';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
-import { ModelReference } from '../core/model-reference';
-import { SecretKeySelector } from '../core/workload-props';
-import { IModelService } from '../serving/interfaces';
-import { IPushgateway, Pushgateway } from './pushgateway';
-import { requireSecretRef, requireSeconds } from '../core/prop-checks';
+import { requireCpuPair, requireSecretRef, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
-import { loadRuntimeBundle } from '../core/runtime-bundle';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import {
-  invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage,
-} from '../core/validation';
+import { invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
+import { addBundleConfigMap, basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
+import { PodProps, SecretKeySelector } from '../core/workload-props';
+import { IModelService } from '../serving/interfaces';
 
 /** A statistical test per feature, with its drift threshold. */
 export class DriftTest {
@@ -62,28 +60,6 @@ export class DriftTest {
   ) {}
 }
 
-/** Where a drift check reads a dataset from. */
-export class DriftData {
-  /**
-   * A CSV, JSON Lines or Parquet location: `s3://bucket/key`, `http(s)://...`, or an MLflow
-   * run artifact `runs:/<run id>/<path>`. `{{ds}}` is replaced by the run's date (UTC,
-   * YYYY-MM-DD), e.g. `s3://lake/fraud/dt={{ds}}/*.parquet`.
-   */
-  public static uri(uri: string): DriftData {
-    return new DriftData(uri, undefined);
-  }
-
-  /**
-   * The reference dataset logged with the model version a registry alias or version points
-   * at (artifact `reference/` of the version's run), read through the registry.
-   */
-  public static registryModel(model: ModelReference): DriftData {
-    return new DriftData(model?.uri, model);
-  }
-
-  private constructor(public readonly uri: string, public readonly model: ModelReference | undefined) {}
-}
-
 /** What a model predicts, for quality metrics on labelled data. */
 export enum ModelTask {
   /** accuracy, precision, recall, f1 */
@@ -102,7 +78,7 @@ export enum MultipleTestingCorrection {
 }
 
 /** Properties of a DriftMonitor. */
-export interface DriftMonitorProps {
+export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' | 'labels'> {
   /** The model whose production data is checked. */
   readonly modelService: IModelService;
   /** The dataset the model was trained or validated on. */
@@ -145,8 +121,6 @@ export interface DriftMonitorProps {
   readonly s3AccessKeyId?: SecretKeySelector;
   /** Secret key holding the S3 secret access key. @default - none */
   readonly s3SecretAccessKey?: SecretKeySelector;
-  /** ServiceAccount of the job pods (e.g. for workload identity). @default - the namespace's default, token not mounted */
-  readonly serviceAccountName?: string;
   /** Pods that split the features between them (an Indexed Job). @default 1 */
   readonly parallelism?: number;
   /** How late a missed run may still start. @default - a tenth of the schedule period, at most 10 minutes */
@@ -167,14 +141,48 @@ export interface DriftMonitorProps {
   readonly memory?: Size;
   /** Image that runs the checker (a stock Node.js image). @default Images.NODE */
   readonly image?: string;
-  /** Extra labels of every object. @default {} */
-  readonly labels?: Record<string, string>;
 }
 
 const KIND = 'DriftMonitor';
 /** Annotation carrying the SHA-256 of the checker bundle. */
 export const DRIFT_CHECKER_HASH_ANNOTATION = BUNDLE_HASH_ANNOTATIONS.driftChecker;
 const COLUMN = /^[^\s,][^,]*$/;
+const CONTAINER = 'drift-check';
+
+/** When checks run and how long a run may take, in seconds. */
+interface Schedule {
+  readonly schedule: Cron;
+  readonly periodSeconds: number;
+  readonly timeZone: string;
+  readonly startingDeadline: number;
+  readonly activeDeadline: number;
+  readonly backoffLimit: number;
+  readonly successfulHistory: number;
+  readonly failedHistory: number;
+}
+
+/** What one run checks, as the checker's options. */
+interface Check {
+  readonly reference: DriftDataBinding;
+  readonly current: DriftDataBinding;
+  readonly features?: string[];
+  readonly categorical?: string[];
+  readonly test: DriftTest;
+  readonly correction: MultipleTestingCorrection;
+  readonly task: ModelTask;
+  readonly sampleRows?: number;
+  readonly sampleSeed: number;
+}
+
+/** The job pods: image, sizing, data access. */
+interface Pods {
+  readonly image: string;
+  readonly resources: Resources;
+  readonly usesS3: boolean;
+  readonly extraLabels: Record<string, string>;
+  readonly s3AccessKeyId?: SecretKeySelector;
+  readonly s3SecretAccessKey?: SecretKeySelector;
+}
 
 /**
  * A scheduled drift check of a model's production data against its reference data: a
@@ -199,205 +207,72 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
   constructor(scope: Construct, id: string, props: DriftMonitorProps) {
     super(scope, id);
     const p = props ?? ({} as DriftMonitorProps);
-    const fail = (field: string, value: unknown, problem: string, fix: string) => invalidProp(KIND, this, field, value, problem, fix);
 
+    // ---- validate
     const service = p.modelService;
     if (service === undefined || typeof service.name !== 'string' || typeof service.namespace !== 'string') {
-      throw fail('modelService', service, 'is required', 'pass the ModelService whose data is checked');
+      throw this.fail('modelService', service, 'is required', 'pass the ModelService whose data is checked');
     }
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? `${service.name}-drift`, 52);
     this.namespace = service.namespace;
     this.modelName = service.modelName;
-
-    // ---- schedule
-    const schedule = p.schedule ?? Cron.hourly();
-    if (!(schedule instanceof Cron)) throw fail('schedule', schedule, 'is not a Cron', 'use e.g. Cron.hourly() or Cron.schedule({ minute: "0", hour: "*/6" })');
-    let periodSeconds: number;
-    try {
-      periodSeconds = shortestPeriodSeconds(schedule.expressionString);
-    } catch (e) {
-      throw fail('schedule', schedule.expressionString, `is not a usable cron schedule (${(e as Error).message})`, 'use five fields: minute hour day-of-month month day-of-week');
-    }
-    this.schedulePeriod = Duration.seconds(periodSeconds);
-    const timeZone = p.timeZone ?? 'Etc/UTC';
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone });
-    } catch {
-      throw fail('timeZone', timeZone, 'is not an IANA time zone', 'use e.g. "Etc/UTC" or "Europe/Berlin"');
-    }
-    const startingDeadline = requireSeconds(KIND, this, 'startingDeadline', p.startingDeadline ?? Duration.seconds(Math.max(10, Math.min(600, Math.floor(periodSeconds / 10)))), 10, periodSeconds);
-    const activeDeadline = requireSeconds(KIND, this, 'activeDeadline', p.activeDeadline ?? Duration.seconds(Math.min(3600, periodSeconds)), 30, 7 * 86_400);
-    if (activeDeadline > periodSeconds) {
-      throw fail('activeDeadline', `${activeDeadline}s`, `is longer than the schedule period (${periodSeconds}s)`, 'shorten it, or run less often: with concurrency Forbid a slow run would skip the next');
-    }
-    const backoffLimit = requireInteger(KIND, this, 'backoffLimit', p.backoffLimit ?? 2, 0, 10);
-    const successfulHistory = requireInteger(KIND, this, 'successfulJobsHistoryLimit', p.successfulJobsHistoryLimit ?? 3, 0, 100);
-    const failedHistory = requireInteger(KIND, this, 'failedJobsHistoryLimit', p.failedJobsHistoryLimit ?? 3, 0, 100);
-
-    // ---- data
-    const reference = dataUri(this, 'reference', p.reference);
-    const current = dataUri(this, 'current', p.current);
-    const registryModel = p.reference instanceof DriftData ? p.reference.model : undefined;
-    if (registryModel !== undefined && registryModel.registry === undefined) {
-      throw fail('reference', reference, 'names a registry model without its registry', 'use DriftData.registryModel(registry.model(...))');
-    }
-    const features = columns(this, 'features', p.features);
-    const categorical = columns(this, 'categoricalFeatures', p.categoricalFeatures);
-    if (features && categorical) {
-      const missing = categorical.filter((c) => !features.includes(c));
-      if (missing.length > 0) throw fail('categoricalFeatures', missing, 'are not in features', 'add them to features or drop them here');
-    }
-    const test = p.test ?? DriftTest.auto();
-    if (!(test instanceof DriftTest)) throw fail('test', test, 'is not a DriftTest', 'use e.g. DriftTest.ks(0.05)');
-    if (test.threshold !== undefined && !(Number.isFinite(test.threshold) && test.threshold > 0 && test.threshold < 1)) {
-      throw fail('test threshold', test.threshold, 'is not between 0 and 1 (exclusive)', 'use e.g. DriftTest.ks(0.05) or DriftTest.wasserstein(0.1)');
-    }
-    const driftShare = p.driftShare ?? 0.5;
-    if (typeof driftShare !== 'number' || !(driftShare > 0 && driftShare <= 1)) {
-      throw fail('driftShare', driftShare, 'is not a share in (0, 1]', 'use e.g. 0.5: the dataset drifts when half its features do');
-    }
-    const correction = p.correction ?? MultipleTestingCorrection.NONE;
-    if (!Object.values(MultipleTestingCorrection).includes(correction)) {
-      throw fail('correction', correction, 'is not a MultipleTestingCorrection', 'use MultipleTestingCorrection.NONE, BONFERRONI or FDR');
-    }
-    if ((p.labelColumn === undefined) !== (p.predictionColumn === undefined)) {
-      throw fail(p.labelColumn === undefined ? 'labelColumn' : 'predictionColumn', undefined, 'is required when the other quality column is set', 'set both labelColumn and predictionColumn, or neither');
-    }
-    for (const field of ['labelColumn', 'predictionColumn'] as const) {
-      const v = p[field];
-      if (v !== undefined && (typeof v !== 'string' || !COLUMN.test(v))) throw fail(field, v, 'is not a column name', 'use the CSV header / field name');
-      if (v !== undefined && features?.includes(v)) throw fail(field, v, 'is also listed in features', 'a label or prediction is not an input feature; drop it from features');
-    }
-    const task = p.task ?? ModelTask.CLASSIFICATION;
-    if (!Object.values(ModelTask).includes(task)) throw fail('task', task, 'is not a ModelTask', 'use ModelTask.CLASSIFICATION or ModelTask.REGRESSION');
+    const schedule = this.checkSchedule(p);
+    this.schedulePeriod = Duration.seconds(schedule.periodSeconds);
+    const check = this.checkCheck(p);
     this.reportsQuality = p.labelColumn !== undefined;
-    this.qualityMetrics = !this.reportsQuality ? [] : task === ModelTask.CLASSIFICATION ? ['accuracy', 'precision', 'recall', 'f1'] : ['rmse', 'mae'];
-    const sampleRows = p.sampleRows === undefined ? undefined : requireInteger(KIND, this, 'sampleRows', p.sampleRows, 100, 1e9);
-    const sampleSeed = requireInteger(KIND, this, 'sampleSeed', p.sampleSeed ?? 1, 0, 2 ** 31 - 1);
-    if (p.sampleSeed !== undefined && sampleRows === undefined) throw fail('sampleSeed', p.sampleSeed, 'is set without sampleRows', 'set sampleRows, or drop sampleSeed');
+    this.qualityMetrics = !this.reportsQuality ? [] : check.task === ModelTask.CLASSIFICATION ? ['accuracy', 'precision', 'recall', 'f1'] : ['rmse', 'mae'];
+    this.driftShare = this.checkDriftShare(p);
+    this.shardCount = requireInteger(KIND, this, 'parallelism', p.parallelism ?? 1, 1, 100);
+    if (this.shardCount > 1 && (check.features === undefined || check.features.length < this.shardCount)) {
+      throw this.fail('parallelism', this.shardCount, `needs at least as many listed features (${check.features?.length ?? 'none listed'})`, 'list features explicitly, or lower parallelism');
+    }
+    const pods = this.checkPods(p, check);
 
-    const parallelism = requireInteger(KIND, this, 'parallelism', p.parallelism ?? 1, 1, 100);
-    this.driftShare = driftShare;
-    this.shardCount = parallelism;
-    if (parallelism > 1 && (features === undefined || features.length < parallelism)) {
-      throw fail('parallelism', parallelism, `needs at least as many listed features (${features?.length ?? 'none listed'})`, 'list features explicitly, or lower parallelism');
-    }
-
-    // ---- S3 and registry access
-    const usesS3 = [reference, current].some((u) => u.startsWith('s3://'));
-    if (p.s3EndpointUrl !== undefined) {
-      if (!isHttpUrl(p.s3EndpointUrl)) throw fail('s3EndpointUrl', p.s3EndpointUrl, 'is not an http(s) URL', 'use e.g. "http://minio.storage.svc:9000"');
-      if (!usesS3) throw fail('s3EndpointUrl', p.s3EndpointUrl, 'is set but no dataset is on s3://', 'drop it, or use s3:// URIs');
-    }
-    if ((p.s3AccessKeyId === undefined) !== (p.s3SecretAccessKey === undefined)) {
-      throw fail(p.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey', undefined, 'is required with the other S3 key', 'reference both keys of the S3 credentials Secret');
-    }
-    if (p.s3Region !== undefined && !/^[a-z0-9-]{2,32}$/.test(p.s3Region)) throw fail('s3Region', p.s3Region, 'is not a region name', 'use e.g. "eu-central-1"');
-    if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
-    const image = requirePinnedImage(KIND, this, 'image', p.image ?? Images.NODE);
-    const cpuRequest = p.cpuRequest ?? Cpu.millis(500);
-    const cpuLimit = p.cpuLimit ?? Cpu.cores(1);
-    for (const [field, cpu] of [['cpuRequest', cpuRequest], ['cpuLimit', cpuLimit]] as const) {
-      if (!(cpu instanceof Cpu) || !cpu.isValid) throw fail(field, cpu, 'is not a positive whole number of millicores', 'use e.g. Cpu.millis(500)');
-    }
-    if (cpuRequest.millicores > cpuLimit.millicores) throw fail('cpuRequest', cpuRequest, `is above cpuLimit (${cpuLimit.toQuantity()})`, 'lower cpuRequest or raise cpuLimit');
-    const memory = p.memory ?? Size.gibibytes(1);
-    if (!(memory instanceof Size)) throw fail('memory', memory, 'is not a Size', 'use e.g. Size.gibibytes(1)');
-    const memoryMib = Math.round(memory.toMebibytes());
-    if (!(memoryMib >= 128 && memoryMib <= 256 * 1024)) throw fail('memory', `${memoryMib}Mi`, 'is not between 128 MiB and 256 GiB', 'use e.g. Size.gibibytes(1)');
-    const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
-
-    // ---- everything validated; create objects
+    // ---- build and emit (the chart's Pushgateway first, when this is its first user)
     const pushgateway = p.pushgateway ?? Pushgateway.of(this);
     this.pushgatewayJob = pushgateway.serviceName;
-
-    const f = CHECKER_FLAGS;
-    const args = [CHECKER_COMMAND, ...flag(f.reference, reference), ...flag(f.current, current)];
-    if (features) args.push(...flag(f.features, features.join(',')));
-    if (categorical) args.push(...flag(f.categorical, categorical.join(',')));
-    args.push(...flag(f.method, test.method));
-    if (test.threshold !== undefined) args.push(...flag(f.threshold, String(test.threshold)));
-    args.push(...flag(f.driftShare, String(driftShare)));
-    if (correction !== MultipleTestingCorrection.NONE) args.push(...flag(f.correction, correction));
-    if (this.reportsQuality) args.push(...flag(f.label, p.labelColumn!), ...flag(f.prediction, p.predictionColumn!), ...flag(f.task, task));
-    if (sampleRows !== undefined) args.push(...flag(f.sample, String(sampleRows)), ...flag(f.seed, String(sampleSeed)));
-    // $(VAR) is expanded by the kubelet from the container's env.
-    if (parallelism > 1) args.push(...flag(f.shardIndex, `$(${CHECKER_ENV.shardIndex})`), ...flag(f.shardCount, String(parallelism)));
-    args.push(...flag(f.pushgateway, pushgateway.url), ...flag(f.namespace, this.namespace), ...flag(f.model, this.modelName), ...flag(f.json));
-    this.checkerArgs = args;
-
-    const env: k8s.EnvVar[] = [
-      // Leave a quarter of the container's memory for buffers outside the V8 heap.
-      { name: 'NODE_OPTIONS', value: `--max-old-space-size=${Math.floor(memoryMib * 0.75)}` },
-    ];
-    if (registryModel) env.push({ name: CHECKER_ENV.trackingUri, value: registryModel.registry!.trackingUri });
-    if (usesS3) env.push({ name: CHECKER_ENV.region, value: p.s3Region ?? 'us-east-1' });
-    if (p.s3EndpointUrl) env.push({ name: CHECKER_ENV.s3Endpoint, value: p.s3EndpointUrl });
-    if (p.s3AccessKeyId) {
-      env.push({ name: CHECKER_ENV.accessKeyId, valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId)) } });
-      env.push({ name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: keyRef(requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey)) } });
-    }
-    if (parallelism > 1) {
-      env.push({ name: CHECKER_ENV.shardIndex, valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
-    }
-
-    const bundle = loadRuntimeBundle(BUNDLES.driftChecker);
-    const selector = { 'app.kubernetes.io/name': this.name, 'app.kubernetes.io/component': 'drift-check' };
-    const labels = { ...extraLabels, ...selector, 'app.kubernetes.io/part-of': 'mlops', 'app.kubernetes.io/managed-by': 'mlops-constructs' };
-    const configMapName = `${this.name}-checker`;
-    new k8s.KubeConfigMap(this, 'CheckerBundle', {
-      metadata: { name: configMapName, namespace: this.namespace, labels },
-      data: { [BUNDLES.driftChecker]: bundle.source },
-    });
+    this.checkerArgs = this.args(p, check, pushgateway);
+    const env = this.env(p, check, pods);
+    const { labels } = workloadLabels(this.name, 'drift-check', pods.extraLabels);
+    const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels };
+    const bundle = addBundleConfigMap(this, 'CheckerBundle', { ...meta, name: `${this.name}-checker` }, BUNDLES.driftChecker, 'checker');
 
     this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
       metadata: { name: this.name, namespace: this.namespace, labels },
       spec: {
-        schedule: schedule.expressionString,
-        timeZone,
+        schedule: schedule.schedule.expressionString,
+        timeZone: schedule.timeZone,
         // A run that overlaps the next would read the same data twice and race on the push.
         concurrencyPolicy: 'Forbid',
-        startingDeadlineSeconds: startingDeadline,
-        successfulJobsHistoryLimit: successfulHistory,
-        failedJobsHistoryLimit: failedHistory,
+        startingDeadlineSeconds: schedule.startingDeadline,
+        successfulJobsHistoryLimit: schedule.successfulHistory,
+        failedJobsHistoryLimit: schedule.failedHistory,
         jobTemplate: {
           metadata: { labels },
           spec: {
-            backoffLimit: backoffLimit,
-            activeDeadlineSeconds: activeDeadline,
-            ...(parallelism > 1 ? { completionMode: 'Indexed', completions: parallelism, parallelism } : {}),
+            backoffLimit: schedule.backoffLimit,
+            activeDeadlineSeconds: schedule.activeDeadline,
+            ...(this.shardCount > 1 ? { completionMode: 'Indexed', completions: this.shardCount, parallelism: this.shardCount } : {}),
             // Exit 2 is bad input or usage: retrying cannot fix it, so the job fails at once.
             // (onPodConditions is required by the 1.28 schema; empty means "match on exit codes only".)
-            podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: 'drift-check', operator: 'In', values: [2] }, onPodConditions: [] }] },
+            podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: CONTAINER, operator: 'In', values: [2] }, onPodConditions: [] }] },
             template: {
               metadata: { labels, annotations: { [DRIFT_CHECKER_HASH_ANNOTATION]: bundle.sha256 } },
               spec: {
                 restartPolicy: 'Never',
-                automountServiceAccountToken: false,
-                enableServiceLinks: false,
-                serviceAccountName: p.serviceAccountName,
-                securityContext: restrictedPodSecurityContext(),
+                ...basePodSpec({ serviceAccountName: p.serviceAccountName, securityContext: restrictedPodSecurityContext() }),
                 containers: [{
-                  name: 'drift-check',
-                  image,
+                  name: CONTAINER,
+                  image: pods.image,
                   imagePullPolicy: 'IfNotPresent',
-                  command: ['node', `${BUNDLE_MOUNT}/${BUNDLES.driftChecker}`],
-                  args,
+                  command: bundle.command,
+                  args: this.checkerArgs,
                   env,
-                  resources: {
-                    requests: { cpu: k8s.Quantity.fromString(cpuRequest.toQuantity()), memory: k8s.Quantity.fromString(`${memoryMib}Mi`) },
-                    limits: { cpu: k8s.Quantity.fromString(cpuLimit.toQuantity()), memory: k8s.Quantity.fromString(`${memoryMib}Mi`) },
-                  },
+                  resources: resourceRequirements(pods.resources),
                   securityContext: restrictedContainerSecurityContext(),
-                  volumeMounts: [
-                    { name: 'checker', mountPath: BUNDLE_MOUNT, readOnly: true },
-                    { name: 'tmp', mountPath: '/tmp' },
-                  ],
+                  volumeMounts: [bundle.mount, { name: 'tmp', mountPath: '/tmp' }],
                 }],
-                volumes: [
-                  { name: 'checker', configMap: { name: configMapName, defaultMode: 0o444 } },
-                  { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } },
-                ],
+                volumes: [bundle.volume, { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } }],
               },
             },
           },
@@ -405,37 +280,151 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
       },
     });
   }
-}
 
-function dataUri(scope: Construct, field: string, data: unknown): string {
-  if (!(data instanceof DriftData)) {
-    throw invalidProp(KIND, scope, field, data, 'is required', 'use DriftData.uri("s3://...") or DriftData.registryModel(registry.model(...))');
+  // ---- validation -------------------------------------------------------------------------
+
+  private fail(field: string, value: unknown, problem: string, fix: string): Error {
+    return invalidProp(KIND, this, field, value, problem, fix);
   }
-  const uri = data.uri;
-  if (typeof uri !== 'string' || uri.length === 0) {
-    throw invalidProp(KIND, scope, field, uri, 'is empty', 'give the dataset location');
-  }
-  if (data.model === undefined) {
-    const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01'));
-    if (!ok) {
-      throw invalidProp(KIND, scope, field, uri, 'is not a dataset location the checker can read from a pod',
-        'use s3://bucket/key, http(s)://..., runs:/<run id>/<path> or DriftData.registryModel(...)');
+
+  private checkSchedule(p: DriftMonitorProps): Schedule {
+    const schedule = p.schedule ?? Cron.hourly();
+    if (!(schedule instanceof Cron)) throw this.fail('schedule', schedule, 'is not a Cron', 'use e.g. Cron.hourly() or Cron.schedule({ minute: "0", hour: "*/6" })');
+    let periodSeconds: number;
+    try {
+      periodSeconds = shortestPeriodSeconds(schedule.expressionString);
+    } catch (e) {
+      throw this.fail('schedule', schedule.expressionString, `is not a usable cron schedule (${(e as Error).message})`, 'use five fields: minute hour day-of-month month day-of-week');
     }
+    const timeZone = p.timeZone ?? 'Etc/UTC';
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone });
+    } catch {
+      throw this.fail('timeZone', timeZone, 'is not an IANA time zone', 'use e.g. "Etc/UTC" or "Europe/Berlin"');
+    }
+    const startingDeadline = requireSeconds(KIND, this, 'startingDeadline', p.startingDeadline ?? Duration.seconds(Math.max(10, Math.min(600, Math.floor(periodSeconds / 10)))), 10, periodSeconds);
+    const activeDeadline = requireSeconds(KIND, this, 'activeDeadline', p.activeDeadline ?? Duration.seconds(Math.min(3600, periodSeconds)), 30, 7 * 86_400);
+    if (activeDeadline > periodSeconds) {
+      throw this.fail('activeDeadline', `${activeDeadline}s`, `is longer than the schedule period (${periodSeconds}s)`, 'shorten it, or run less often: with concurrency Forbid a slow run would skip the next');
+    }
+    return {
+      schedule, periodSeconds, timeZone, startingDeadline, activeDeadline,
+      backoffLimit: requireInteger(KIND, this, 'backoffLimit', p.backoffLimit ?? 2, 0, 10),
+      successfulHistory: requireInteger(KIND, this, 'successfulJobsHistoryLimit', p.successfulJobsHistoryLimit ?? 3, 0, 100),
+      failedHistory: requireInteger(KIND, this, 'failedJobsHistoryLimit', p.failedJobsHistoryLimit ?? 3, 0, 100),
+    };
   }
-  const templates = uri.match(/\{\{[^}]*\}\}/g) ?? [];
-  const unknown = templates.filter((t) => t !== '{{ds}}');
-  if (unknown.length > 0) {
-    throw invalidProp(KIND, scope, field, uri, `uses ${unknown.join(', ')}`, 'the only template variable is {{ds}} (the run date, YYYY-MM-DD)');
-  }
-  return uri;
-}
 
-function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
+  private bindData(field: 'reference' | 'current', data: unknown): DriftDataBinding {
+    if (!(data instanceof DriftData)) {
+      throw this.fail(field, data, 'is required', 'use DriftData.uri("s3://...") or DriftData.registryModel(registry.model(...))');
+    }
+    return data.bind(this, { kind: KIND, field });
+  }
+
+  private checkCheck(p: DriftMonitorProps): Check {
+    const reference = this.bindData('reference', p.reference);
+    const current = this.bindData('current', p.current);
+    const features = columns(this, 'features', p.features);
+    const categorical = columns(this, 'categoricalFeatures', p.categoricalFeatures);
+    if (features && categorical) {
+      const missing = categorical.filter((c) => !features.includes(c));
+      if (missing.length > 0) throw this.fail('categoricalFeatures', missing, 'are not in features', 'add them to features or drop them here');
+    }
+    const test = p.test ?? DriftTest.auto();
+    if (!(test instanceof DriftTest)) throw this.fail('test', test, 'is not a DriftTest', 'use e.g. DriftTest.ks(0.05)');
+    if (test.threshold !== undefined && !(Number.isFinite(test.threshold) && test.threshold > 0 && test.threshold < 1)) {
+      throw this.fail('test threshold', test.threshold, 'is not between 0 and 1 (exclusive)', 'use e.g. DriftTest.ks(0.05) or DriftTest.wasserstein(0.1)');
+    }
+    const correction = p.correction ?? MultipleTestingCorrection.NONE;
+    if (!Object.values(MultipleTestingCorrection).includes(correction)) {
+      throw this.fail('correction', correction, 'is not a MultipleTestingCorrection', 'use MultipleTestingCorrection.NONE, BONFERRONI or FDR');
+    }
+    if ((p.labelColumn === undefined) !== (p.predictionColumn === undefined)) {
+      throw this.fail(p.labelColumn === undefined ? 'labelColumn' : 'predictionColumn', undefined, 'is required when the other quality column is set', 'set both labelColumn and predictionColumn, or neither');
+    }
+    for (const field of ['labelColumn', 'predictionColumn'] as const) {
+      const v = p[field];
+      if (v !== undefined && (typeof v !== 'string' || !COLUMN.test(v))) throw this.fail(field, v, 'is not a column name', 'use the CSV header / field name');
+      if (v !== undefined && features?.includes(v)) throw this.fail(field, v, 'is also listed in features', 'a label or prediction is not an input feature; drop it from features');
+    }
+    const task = p.task ?? ModelTask.CLASSIFICATION;
+    if (!Object.values(ModelTask).includes(task)) throw this.fail('task', task, 'is not a ModelTask', 'use ModelTask.CLASSIFICATION or ModelTask.REGRESSION');
+    const sampleRows = p.sampleRows === undefined ? undefined : requireInteger(KIND, this, 'sampleRows', p.sampleRows, 100, 1e9);
+    const sampleSeed = requireInteger(KIND, this, 'sampleSeed', p.sampleSeed ?? 1, 0, 2 ** 31 - 1);
+    if (p.sampleSeed !== undefined && sampleRows === undefined) throw this.fail('sampleSeed', p.sampleSeed, 'is set without sampleRows', 'set sampleRows, or drop sampleSeed');
+    return { reference, current, features, categorical, test, correction, task, sampleRows, sampleSeed };
+  }
+
+  private checkDriftShare(p: DriftMonitorProps): number {
+    const driftShare = p.driftShare ?? 0.5;
+    if (typeof driftShare !== 'number' || !(driftShare > 0 && driftShare <= 1)) {
+      throw this.fail('driftShare', driftShare, 'is not a share in (0, 1]', 'use e.g. 0.5: the dataset drifts when half its features do');
+    }
+    return driftShare;
+  }
+
+  private checkPods(p: DriftMonitorProps, check: Check): Pods {
+    const usesS3 = [check.reference.uri, check.current.uri].some((u) => u.startsWith('s3://'));
+    if (p.s3EndpointUrl !== undefined) {
+      if (!isHttpUrl(p.s3EndpointUrl)) throw this.fail('s3EndpointUrl', p.s3EndpointUrl, 'is not an http(s) URL', 'use e.g. "http://minio.storage.svc:9000"');
+      if (!usesS3) throw this.fail('s3EndpointUrl', p.s3EndpointUrl, 'is set but no dataset is on s3://', 'drop it, or use s3:// URIs');
+    }
+    if ((p.s3AccessKeyId === undefined) !== (p.s3SecretAccessKey === undefined)) {
+      throw this.fail(p.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey', undefined, 'is required with the other S3 key', 'reference both keys of the S3 credentials Secret');
+    }
+    const s3AccessKeyId = p.s3AccessKeyId === undefined ? undefined : requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId);
+    const s3SecretAccessKey = p.s3SecretAccessKey === undefined ? undefined : requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey);
+    if (p.s3Region !== undefined && !/^[a-z0-9-]{2,32}$/.test(p.s3Region)) throw this.fail('s3Region', p.s3Region, 'is not a region name', 'use e.g. "eu-central-1"');
+    if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
+    const image = requirePinnedImage(KIND, this, 'image', p.image ?? Images.NODE);
+    const cpu = requireCpuPair(KIND, this, '', p.cpuRequest ?? Cpu.millis(500), p.cpuLimit ?? Cpu.cores(1));
+    // Request and limit are the same: the checker's heap is sized from it.
+    const memory = p.memory ?? Size.gibibytes(1);
+    if (!(memory instanceof Size)) throw this.fail('memory', memory, 'is not a Size', 'use e.g. Size.gibibytes(1)');
+    const memoryMib = Math.round(memory.toMebibytes());
+    if (!(memoryMib >= 128 && memoryMib <= 256 * 1024)) throw this.fail('memory', `${memoryMib}Mi`, 'is not between 128 MiB and 256 GiB', 'use e.g. Size.gibibytes(1)');
+    const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
+    return { image, resources: { cpu, memory: { request: memoryMib, limit: memoryMib } }, usesS3, extraLabels, s3AccessKeyId, s3SecretAccessKey };
+  }
+
+  // ---- build -------------------------------------------------------------------------------
+
+  /** The checker's command line (`mlops-drift check ...`, src/contract.ts CHECKER_FLAGS). */
+  private args(p: DriftMonitorProps, c: Check, pushgateway: IPushgateway): string[] {
+    const f = CHECKER_FLAGS;
+    const args = [CHECKER_COMMAND, ...flag(f.reference, c.reference.uri), ...flag(f.current, c.current.uri)];
+    if (c.features) args.push(...flag(f.features, c.features.join(',')));
+    if (c.categorical) args.push(...flag(f.categorical, c.categorical.join(',')));
+    args.push(...flag(f.method, c.test.method));
+    if (c.test.threshold !== undefined) args.push(...flag(f.threshold, String(c.test.threshold)));
+    args.push(...flag(f.driftShare, String(this.driftShare)));
+    if (c.correction !== MultipleTestingCorrection.NONE) args.push(...flag(f.correction, c.correction));
+    if (this.reportsQuality) args.push(...flag(f.label, p.labelColumn!), ...flag(f.prediction, p.predictionColumn!), ...flag(f.task, c.task));
+    if (c.sampleRows !== undefined) args.push(...flag(f.sample, String(c.sampleRows)), ...flag(f.seed, String(c.sampleSeed)));
+    // $(VAR) is expanded by the kubelet from the container's env.
+    if (this.shardCount > 1) args.push(...flag(f.shardIndex, `$(${CHECKER_ENV.shardIndex})`), ...flag(f.shardCount, String(this.shardCount)));
+    args.push(...flag(f.pushgateway, pushgateway.url), ...flag(f.namespace, this.namespace), ...flag(f.model, this.modelName), ...flag(f.json));
+    return args;
+  }
+
+  /** The checker's environment (src/contract.ts CHECKER_ENV). */
+  private env(p: DriftMonitorProps, c: Check, pods: Pods): k8s.EnvVar[] {
+    const env: k8s.EnvVar[] = [
+      // Leave a quarter of the container's memory for buffers outside the V8 heap.
+      { name: 'NODE_OPTIONS', value: `--max-old-space-size=${Math.floor(pods.resources.memory.limit * 0.75)}` },
+    ];
+    if (c.reference.registry) env.push({ name: CHECKER_ENV.trackingUri, value: c.reference.registry.trackingUri });
+    if (pods.usesS3) env.push({ name: CHECKER_ENV.region, value: p.s3Region ?? 'us-east-1' });
+    if (p.s3EndpointUrl) env.push({ name: CHECKER_ENV.s3Endpoint, value: p.s3EndpointUrl });
+    if (pods.s3AccessKeyId && pods.s3SecretAccessKey) {
+      env.push({ name: CHECKER_ENV.accessKeyId, valueFrom: { secretKeyRef: secretKeyRef(pods.s3AccessKeyId) } });
+      env.push({ name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: secretKeyRef(pods.s3SecretAccessKey) } });
+    }
+    if (this.shardCount > 1) {
+      env.push({ name: CHECKER_ENV.shardIndex, valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
+    }
+    return env;
   }
 }
 
@@ -458,8 +447,4 @@ function columns(scope: Construct, field: string, value: unknown): string[] | un
 /** `--name value`, or `--name` alone for a boolean flag. */
 function flag(name: string, value?: string): string[] {
   return value === undefined ? [`--${name}`] : [`--${name}`, value];
-}
-
-function keyRef(ref: SecretKeySelector): { name: string; key: string } {
-  return { name: ref.secretName, key: ref.key };
 }

@@ -1,11 +1,11 @@
 import { Chart, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { Monitoring } from '../core/monitoring';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from '../core/validation';
+import { addClusterIpService, addServiceMonitor, basePodSpec, fixedResources, namedServicePort, ObjectMeta, resourceRequirements, workloadLabels } from '../core/workload';
 
 /** A Prometheus Pushgateway that batch jobs push their metrics to. */
 export interface IPushgateway {
@@ -74,8 +74,8 @@ export class Pushgateway extends Construct implements IPushgateway {
     this.serviceName = name;
     this.url = `http://${name}.${this.namespace}.svc.cluster.local:${PORT}`;
 
-    const selector = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/component': 'pushgateway' };
-    const labels = { ...selector, 'app.kubernetes.io/part-of': 'mlops', 'app.kubernetes.io/managed-by': 'mlops-constructs' };
+    const { selector, labels } = workloadLabels(name, 'pushgateway');
+    const meta: ObjectMeta = { name, namespace: this.namespace, labels };
     const probe = (path: string) => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 });
 
     new k8s.KubeDeployment(this, 'Resource', {
@@ -88,9 +88,7 @@ export class Pushgateway extends Construct implements IPushgateway {
         template: {
           metadata: { labels },
           spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: restrictedPodSecurityContext(PUSHGATEWAY_USER),
+            ...basePodSpec({ securityContext: restrictedPodSecurityContext(PUSHGATEWAY_USER) }),
             containers: [{
               name: 'pushgateway',
               image,
@@ -99,10 +97,7 @@ export class Pushgateway extends Construct implements IPushgateway {
               ports: [{ name: 'http', containerPort: PORT, protocol: 'TCP' }],
               readinessProbe: probe('/-/ready'),
               livenessProbe: probe('/-/healthy'),
-              resources: {
-                requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') },
-                limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('256Mi') },
-              },
+              resources: resourceRequirements(fixedResources(50, 64, 500, 256)),
               securityContext: restrictedContainerSecurityContext(PUSHGATEWAY_USER),
               volumeMounts: [{ name: 'data', mountPath: '/data' }],
             }],
@@ -111,17 +106,8 @@ export class Pushgateway extends Construct implements IPushgateway {
         },
       },
     });
-    new k8s.KubeService(this, 'Service', {
-      metadata: { name, namespace: this.namespace, labels },
-      spec: { type: 'ClusterIP', selector, ports: [{ name: 'http', port: PORT, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }] },
-    });
-    new ServiceMonitor(this, 'ServiceMonitor', {
-      metadata: { name, namespace: this.namespace, labels: { ...labels, ...monitorLabels } },
-      spec: {
-        selector: { matchLabels: selector },
-        // Keep the job/namespace/model labels the drift jobs pushed, rather than the scrape's own.
-        endpoints: [{ port: 'http', path: '/metrics', honorLabels: true, interval: `${Monitoring.of(this).scrapeInterval.toSeconds()}s` }],
-      },
-    });
+    addClusterIpService(this, meta, selector, [namedServicePort('http', PORT)]);
+    // Keep the job/namespace/model labels the drift jobs pushed, rather than the scrape's own.
+    addServiceMonitor(this, meta, monitorLabels, selector, [{ port: 'http', path: '/metrics', honorLabels: true, interval: `${Monitoring.of(this).scrapeInterval.toSeconds()}s` }]);
   }
 }

@@ -2,10 +2,11 @@ import { Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../core/k8s';
 import type { SecretKeySelector } from '../core/workload-props';
-import { requireCpuPair, requireMebibytes, requireMemoryPair, requireSecretRef } from '../core/prop-checks';
+import { requireMebibytes, requireSecretRef } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from '../core/validation';
+import { basePodSpec, requireResources, resourceRequirements, secretKeyRef, workloadLabels } from '../core/workload';
 
 /**
  * PostgreSQL image of the in-cluster database: the official Debian variant, whose `postgres`
@@ -98,16 +99,11 @@ export class PostgresDatabase extends Construct {
     }
     if (props.storageClassName !== undefined) requireDnsSubdomain(kind, owner, `${f}storageClassName`, props.storageClassName);
     const image = requirePinnedImage(kind, owner, `${f}image`, props.image ?? POSTGRES_IMAGE);
-    const cpu = requireCpuPair(kind, owner, f, props.cpuRequest ?? Cpu.millis(250), props.cpuLimit ?? props.cpuRequest ?? Cpu.cores(1));
-    const memory = requireMemoryPair(kind, owner, f, props.memoryRequest ?? Size.mebibytes(512), props.memoryLimit ?? props.memoryRequest ?? Size.gibibytes(1));
-
-    const selector = { 'app.kubernetes.io/name': name, 'app.kubernetes.io/component': 'database' };
-    const labels = {
-      ...(props.labels ?? {}),
-      ...selector,
-      'app.kubernetes.io/part-of': props.partOf ?? 'mlops',
-      'app.kubernetes.io/managed-by': 'mlops-constructs',
-    };
+    const resources = requireResources(kind, owner, {
+      cpuRequest: props.cpuRequest ?? Cpu.millis(250), cpuLimit: props.cpuLimit ?? props.cpuRequest ?? Cpu.cores(1),
+      memoryRequest: props.memoryRequest ?? Size.mebibytes(512), memoryLimit: props.memoryLimit ?? props.memoryRequest ?? Size.gibibytes(1),
+    }, f);
+    const { selector, labels } = workloadLabels(name, 'database', props.labels ?? {}, props.partOf ?? 'mlops');
 
     // Headless: clients resolve the name to the one pod; the StatefulSet needs it as serviceName.
     this.service = new k8s.KubeService(this, 'Service', {
@@ -130,11 +126,8 @@ export class PostgresDatabase extends Construct {
         template: {
           metadata: { labels },
           spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
             // A fast shutdown (preStop) takes seconds; the rest is for a checkpoint of a busy server.
-            terminationGracePeriodSeconds: 60,
-            securityContext: restrictedPodSecurityContext(POSTGRES_USER_ID),
+            ...basePodSpec({ terminationGracePeriodSeconds: 60, securityContext: restrictedPodSecurityContext(POSTGRES_USER_ID) }),
             containers: [{
               name: 'postgres',
               image,
@@ -145,14 +138,11 @@ export class PostgresDatabase extends Construct {
               env: [
                 { name: 'POSTGRES_USER', value: this.user },
                 { name: 'POSTGRES_DB', value: this.database },
-                { name: 'POSTGRES_PASSWORD', valueFrom: { secretKeyRef: { name: this.passwordSecret.secretName, key: this.passwordSecret.key } } },
+                { name: 'POSTGRES_PASSWORD', valueFrom: { secretKeyRef: secretKeyRef(this.passwordSecret) } },
                 { name: 'PGDATA', value: `${POSTGRES_DATA_MOUNT}/pgdata` },
               ],
               ports: [{ name: 'postgres', containerPort: this.port, protocol: 'TCP' }],
-              resources: {
-                requests: { cpu: k8s.Quantity.fromString(cpu.request.toQuantity()), memory: k8s.Quantity.fromString(`${memory.request}Mi`) },
-                limits: { cpu: k8s.Quantity.fromString(cpu.limit.toQuantity()), memory: k8s.Quantity.fromString(`${memory.limit}Mi`) },
-              },
+              resources: resourceRequirements(resources),
               // Crash recovery after an unclean stop can take minutes on a large WAL.
               startupProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
               readinessProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },

@@ -1,0 +1,79 @@
+import { Construct } from 'constructs';
+import { IModelRegistry, ModelReference } from '../core/model-reference';
+import { invalidProp } from '../core/validation';
+
+/** Names the DriftMonitor hands to a dataset when binding it. */
+export interface DriftDataBindContext {
+  /** Kind of the owning construct, for error messages. */
+  readonly kind: string;
+  /** The prop that holds the dataset, e.g. `reference`. */
+  readonly field: string;
+}
+
+/** A checked dataset location. */
+export interface DriftDataBinding {
+  /** What the checker's `--reference` or `--current` gets. */
+  readonly uri: string;
+  /** The registry the checker reads it through, for a registry model's reference data. */
+  readonly registry?: IModelRegistry;
+}
+
+/** Where a drift check reads a dataset from. */
+export class DriftData {
+  /**
+   * A CSV, JSON Lines or Parquet location: `s3://bucket/key`, `http(s)://...`, or an MLflow
+   * run artifact `runs:/<run id>/<path>`. `{{ds}}` is replaced by the run's date (UTC,
+   * YYYY-MM-DD), e.g. `s3://lake/fraud/dt={{ds}}/*.parquet`.
+   */
+  public static uri(uri: string): DriftData {
+    return new DriftData(uri, undefined);
+  }
+
+  /**
+   * The reference dataset logged with the model version a registry alias or version points
+   * at (artifact `reference/` of the version's run), read through the registry.
+   */
+  public static registryModel(model: ModelReference): DriftData {
+    return new DriftData(model?.uri, model);
+  }
+
+  private constructor(public readonly uri: string, public readonly model: ModelReference | undefined) {}
+
+  /**
+   * Checks the location (errors name the owning construct and `context.field`), as
+   * ServingRuntime, RegistryDatabase and ArtifactStore bind to their constructs.
+   */
+  public bind(scope: Construct, context: DriftDataBindContext): DriftDataBinding {
+    const { kind, field } = context;
+    const uri = this.uri;
+    if (typeof uri !== 'string' || uri.length === 0) {
+      throw invalidProp(kind, scope, field, uri, 'is empty', 'give the dataset location');
+    }
+    if (this.model === undefined) {
+      const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01'));
+      if (!ok) {
+        throw invalidProp(kind, scope, field, uri, 'is not a dataset location the checker can read from a pod',
+          'use s3://bucket/key, http(s)://..., runs:/<run id>/<path> or DriftData.registryModel(...)');
+      }
+    }
+    const templates = uri.match(/\{\{[^}]*\}\}/g) ?? [];
+    const unknown = templates.filter((t) => t !== '{{ds}}');
+    if (unknown.length > 0) {
+      throw invalidProp(kind, scope, field, uri, `uses ${unknown.join(', ')}`, 'the only template variable is {{ds}} (the run date, YYYY-MM-DD)');
+    }
+    if (this.model !== undefined && this.model.registry === undefined) {
+      throw invalidProp(kind, scope, field, uri, 'names a registry model without its registry', 'use DriftData.registryModel(registry.model(...))');
+    }
+    return { uri, registry: this.model?.registry };
+  }
+}
+
+/** True for an http(s) URL. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
