@@ -4,6 +4,7 @@ import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../
 import * as k8s from '../core/k8s';
 import { IModelService } from '../serving/interfaces';
 import { invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
+import { workloadLabels } from '../core/workload';
 
 /** Properties of a ModelDashboard. */
 export interface ModelDashboardProps {
@@ -58,14 +59,7 @@ export class ModelDashboard extends Construct {
       metadata: {
         name: this.name,
         namespace: this.namespace,
-        labels: {
-          ...labels,
-          [GRAFANA_DASHBOARD_LABEL]: '1',
-          'app.kubernetes.io/name': service.name,
-          'app.kubernetes.io/component': 'dashboard',
-          'app.kubernetes.io/part-of': 'mlops',
-          'app.kubernetes.io/managed-by': 'mlops-constructs',
-        },
+        labels: workloadLabels(service.name, 'dashboard', { ...labels, [GRAFANA_DASHBOARD_LABEL]: '1' }).labels,
       },
       data: { [`${service.namespace}-${service.name}.json`]: JSON.stringify(this.dashboard, undefined, 2) },
     });

@@ -6,6 +6,7 @@ import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
 import { Monitoring } from '../core/monitoring';
 import { describe, invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
+import { workloadLabels } from '../core/workload';
 import { PrometheusRule, PrometheusRuleSpecGroups, PrometheusRuleSpecGroupsRulesExpr } from '../../imports/monitoring.coreos.com';
 
 /**
@@ -289,13 +290,7 @@ export class PrometheusAlerts extends Construct {
       metadata: {
         name: ruleName,
         namespace,
-        labels: {
-          'app.kubernetes.io/name': name,
-          'app.kubernetes.io/component': 'alerts',
-          'app.kubernetes.io/part-of': 'mlops',
-          'app.kubernetes.io/managed-by': 'mlops-constructs',
-          ...this.ruleLabels,
-        },
+        labels: { ...workloadLabels(name, 'alerts').labels, ...this.ruleLabels },
       },
       spec: {
         groups: groups.map((group): PrometheusRuleSpecGroups => ({

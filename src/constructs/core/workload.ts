@@ -21,6 +21,23 @@ export interface ObjectMeta {
   readonly labels: Record<string, string>;
 }
 
+// ---- binding ------------------------------------------------------------------------------
+
+/**
+ * What a construct hands to the union-like classes it binds (RegistryDatabase, ArtifactStore):
+ * its kind for error messages, and the name, namespace and extra labels of the objects they declare.
+ */
+export interface WorkloadBindContext {
+  /** Construct kind for error messages. */
+  readonly kind: string;
+  /** Kubernetes name of the owning construct; objects the binding declares are named after it. */
+  readonly name: string;
+  /** Namespace of the owning construct. */
+  readonly namespace: string;
+  /** Extra labels of every object. */
+  readonly labels: Record<string, string>;
+}
+
 // ---- labels ------------------------------------------------------------------------------
 
 /** The selector labels of a workload's pods and the labels of all its objects. */

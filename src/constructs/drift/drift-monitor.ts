@@ -93,7 +93,7 @@ export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' |
   readonly name?: string;
   /** Columns to check. @default - every column both datasets share, except label and prediction */
   readonly features?: string[];
-  /** Columns to treat as categorical. @default - inferred by the checker */
+  /** Columns to treat as categorical. @default - inferred per feature by the checker: categorical when its values are not all numbers (Parquet: string and boolean columns) */
   readonly categoricalFeatures?: string[];
   /** Test per feature. @default DriftTest.auto() */
   readonly test?: DriftTest;

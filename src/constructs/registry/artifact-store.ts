@@ -4,6 +4,7 @@ import * as k8s from '../core/k8s';
 import type { SecretKeySelector } from '../core/workload-props';
 import { requireMebibytes, requireSecretRef } from '../core/prop-checks';
 import { invalidProp, requireDnsSubdomain } from '../core/validation';
+import { secretKeyRef, WorkloadBindContext } from '../core/workload';
 
 /** An S3 bucket, on AWS or any S3-compatible store such as MinIO. */
 export interface S3ArtifactStoreOptions {
@@ -43,13 +44,8 @@ export interface ArtifactStoreBinding {
   readonly singleReplica: boolean;
 }
 
-/** Names the registry hands to the store when binding it. */
-export interface ArtifactStoreBindContext {
-  readonly kind: string;
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels: Record<string, string>;
-}
+/** Names the registry hands to the store when binding it; a new volume claim is named `<name>-artifacts`. */
+export type ArtifactStoreBindContext = WorkloadBindContext;
 
 /** Mount path of a volume artifact store in the server container. */
 export const ARTIFACTS_MOUNT = '/mlflow/artifacts';
@@ -127,8 +123,8 @@ class S3ArtifactStore extends ArtifactStore {
     if (o.accessKeyId !== undefined) {
       const id = requireSecretRef(k, scope, 'artifacts.accessKeyId', o.accessKeyId);
       const secret = requireSecretRef(k, scope, 'artifacts.secretAccessKey', o.secretAccessKey);
-      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: id.secretName, key: id.key } } });
-      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: secret.secretName, key: secret.key } } });
+      env.push({ name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: secretKeyRef(id) } });
+      env.push({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: secretKeyRef(secret) } });
     }
     return { destination: `s3://${o.bucket}${prefix}`, env, singleReplica: false };
   }

@@ -4,6 +4,7 @@ import type { SecretKeySelector } from '../core/workload-props';
 import { InClusterPostgresOptions, PostgresDatabase } from './postgres';
 import { requireSecretRef, requireStringMap } from '../core/prop-checks';
 import { invalidProp, isDnsSubdomain, requireInteger } from '../core/validation';
+import { secretKeyRef, WorkloadBindContext } from '../core/workload';
 
 /** An existing PostgreSQL server (managed or run by another team). */
 export interface PostgresConnectionOptions {
@@ -34,17 +35,8 @@ export interface RegistryDatabaseBinding {
   readonly inCluster?: PostgresDatabase;
 }
 
-/** Names the registry hands to the database when binding it. */
-export interface RegistryDatabaseBindContext {
-  /** Construct kind for error messages. */
-  readonly kind: string;
-  /** Kubernetes name of the registry; in-cluster objects are named `<name>-postgres`. */
-  readonly name: string;
-  /** Namespace of the registry. */
-  readonly namespace: string;
-  /** Extra labels of every object. */
-  readonly labels: Record<string, string>;
-}
+/** Names the registry hands to the database when binding it; in-cluster objects are named `<name>-postgres`. */
+export type RegistryDatabaseBindContext = WorkloadBindContext;
 
 /**
  * The registry's backend store, always PostgreSQL: `RegistryDatabase.postgres({...})` for an
@@ -101,7 +93,7 @@ function passwordlessUri(user: string, host: string, port: number, database: str
 }
 
 function passwordEnv(ref: SecretKeySelector): k8s.EnvVar {
-  return { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } } };
+  return { name: 'PGPASSWORD', valueFrom: { secretKeyRef: secretKeyRef(ref) } };
 }
 
 class ExternalPostgres extends RegistryDatabase {
@@ -174,6 +166,6 @@ class UriSecretPostgres extends RegistryDatabase {
     const ref = requireSecretRef(context.kind, scope, 'database.uri', this.uri);
     // The whole URI (password included) comes from the Secret as an env var the server reads
     // through its click option; it never appears in args, so not in `ps` output either.
-    return { env: [{ name: BACKEND_STORE_URI_ENV, valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } } }] };
+    return { env: [{ name: BACKEND_STORE_URI_ENV, valueFrom: { secretKeyRef: secretKeyRef(ref) } }] };
   }
 }
