@@ -6,6 +6,7 @@ import { parseArgs, renderTemplate } from '../../src/runtime/drift/cli';
 import { InputError } from '../../src/runtime/drift/errors';
 import { pushUrl, renderMetrics } from '../../src/runtime/drift/push';
 import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/stats/quality';
+import { categoricalFeature } from '../../src/runtime/drift/stats/samples';
 import { FIXTURES, readFixture, tempDir } from './drift-support';
 
 interface QualityCase {
@@ -113,7 +114,7 @@ describe('Pushgateway payload', () => {
   it('escapes label values and writes +Inf for an infinite statistic', () => {
     const text = renderMetrics({
       features: [{ feature: 'say "hi"\\\n', method: 'chisquare', statistic: Infinity, pValue: 0, threshold: 0.05, drifted: true }],
-      driftShare: 1, drifted: true, rows: { reference: 1, current: 2 }, rowsRead: { reference: 1, current: 2 }, missing: {},
+      driftShare: 1, drifted: true, rows: { reference: 1, current: 2 }, rowsRead: { reference: 1, current: 2 }, missing: {}, inferredCategorical: {},
     }, 0.5, 1700000000);
     expect(text).toContain('mlops_drift_statistic{feature="say \\"hi\\"\\\\\\n",method="chisquare"} +Inf\n');
     expect(text).not.toContain('mlops_model_quality');
@@ -153,6 +154,56 @@ describe('runCheck as a library', () => {
 
   it('fails when only one of label and prediction is given', async () => {
     await expect(runCheck({ ...options, label: 'label' })).rejects.toThrow('--label and --prediction go together');
+  });
+});
+
+describe('inferred categorical features', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.remove());
+  const base = { method: 'auto' as const, featureMethods: {}, methodThresholds: {}, driftShare: 0.5, correction: 'none' as const,
+    positiveLabel: '1', settings: { s3: { region: 'us-east-1' } } };
+  const csv = (name: string, header: string, rows: string[]) => {
+    const file = path.join(tmp.dir, name);
+    fs.writeFileSync(file, `${header}\n${rows.join('\n')}\n`);
+    return file;
+  };
+
+  it('makes a feature numeric in one dataset and text in the other text in both, as --categorical would', async () => {
+    // GIVEN "plan" holding only numbers in one dataset and a word among numbers in the other
+    const numeric = csv('numeric.csv', 'plan', Array.from({ length: 60 }, (_, i) => String(i % 4)));
+    const mixed = csv('mixed.csv', 'plan', Array.from({ length: 50 }, (_, i) => (i === 30 ? 'team' : String(i % 3))));
+    for (const [reference, current, dataset] of [[numeric, mixed, 'current'], [mixed, numeric, 'reference']] as const) {
+      // WHEN the check infers the type, and when plan is listed as categorical
+      const inferred = await runCheck({ ...base, reference, current, categorical: [] });
+      const listed = await runCheck({ ...base, reference, current, categorical: ['plan'] });
+      // THEN both give the same categorical test and score, and the result says where the text was
+      expect(inferred.features).toEqual(listed.features);
+      expect(inferred.features[0].method).toBe('chisquare');
+      expect(inferred.inferredCategorical).toEqual({ plan: { dataset, row: 31, value: 'team' } });
+      expect(listed.inferredCategorical).toEqual({});
+    }
+  });
+
+  it('lets --categorical win over numbers, and gives a numeric feature listed nowhere the numeric tests', async () => {
+    const rows = (shift: number) => Array.from({ length: 200 }, (_, i) => `${(i * 3.7 + shift) % 50},${i % 7}`);
+    const reference = csv('reference.csv', 'amount,code', rows(0));
+    const current = csv('current.csv', 'amount,code', rows(5));
+    const inferred = await runCheck({ ...base, reference, current, categorical: [] });
+    const listed = await runCheck({ ...base, reference, current, categorical: ['amount'] });
+    // integers with at most 10 values are categorical for Evidently; floats numerical
+    expect(inferred.features.map((f) => [f.feature, f.method])).toEqual([['amount', 'ks'], ['code', 'chisquare']]);
+    expect(listed.features.map((f) => [f.feature, f.method])).toEqual([['amount', 'chisquare'], ['code', 'chisquare']]);
+  });
+
+  it('sorts the categories of a column that mixes numbers and words as strings, as Python sorts an object column', () => {
+    // "10" < "9" < "x" by code point; with numbers only, 9 < 10 (pandas would have read numbers)
+    const mixed = categoricalFeature('v', ['10', '9', 'x'], Int32Array.from([0, 1, 2]), Int32Array.from([0, 1]));
+    const numbersOnly = categoricalFeature('v', ['10', '9'], Int32Array.from([0, 1]), Int32Array.from([0, 1]));
+    expect(mixed.counts().keys).toEqual(['10', '9', 'x']);
+    expect(numbersOnly.counts().keys).toEqual(['9', '10']);
   });
 });
 

@@ -103,6 +103,36 @@ describe('mlops-drift check (bundled)', () => {
     expectEvidentlyResult(output);
   });
 
+  it('infers the categorical features without --categorical, in CSV, Parquet and JSON Lines, to Evidently\'s result', async () => {
+    // GIVEN the e2e files, whose text column "channel" Evidently typed from pandas' dtypes
+    const pairs = [['reference.csv', 'current.csv'], ['reference.parquet', 'current.zstd.parquet'], ['reference.parquet', 'current.jsonl'], ['reference.csv', 'current.jsonl']];
+    for (const [reference, current] of pairs) {
+      // WHEN the check runs as a DriftMonitor with its defaults does: no --features, no --categorical
+      const output = json(await runDrift(program, ['check', '--reference', path.join(E2E, reference), '--current', path.join(E2E, current),
+        '--label', e2e.label, '--prediction', e2e.prediction, '--json']));
+      // THEN the features, their methods (chisquare for the text column) and scores are Evidently's
+      expectEvidentlyResult(output);
+    }
+  });
+
+  it('runs on a text column listed nowhere, picking a categorical test for it and numeric ones for the rest (exit 0, not 2)', async () => {
+    // GIVEN the new user's files: a text column "plan" beside a numeric "amount", and no --categorical
+    const plans = ['free', 'team', 'pro'];
+    const rows = (n: number, shift: number) => Array.from({ length: n }, (_, i) => `${(i * 7.3 + shift) % 100},${plans[(i + shift) % 3]}`);
+    const reference = write('reference.csv', `amount,plan\n${rows(300, 0).join('\n')}\n`);
+    const current = write('current.csv', `amount,plan\n${rows(200, 1).join('\n')}\n`);
+
+    // WHEN the check runs
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--json']);
+
+    // THEN it ran: plan got Evidently's categorical choice, amount the numeric one
+    const output = json(run);
+    const methods = (output.features as Array<Record<string, unknown>>).map((f) => [f.feature, f.method]);
+    expect(methods).toEqual([['amount', 'ks'], ['plan', 'chisquare']]);
+    // AND the log says which column the data made categorical, and why
+    expect(run.stderr).toMatch(/"inferredCategorical":\{"plan":\{"dataset":"reference","row":1,"value":"free"\}\}/);
+  });
+
   it('reads Parquet (snappy; zstd in several row groups) and JSON Lines to the same result', async () => {
     const parquet = json(await runDrift(program, ['check', '--reference', path.join(E2E, 'reference.parquet'),
       '--current', path.join(E2E, 'current.zstd.parquet'), ...featureArgs, '--json']));
@@ -159,10 +189,12 @@ describe('mlops-drift check (bundled)', () => {
     expectEvidentlyResult(output);
   });
 
-  it('fails with file:line:column on a value that is not a number (exit 2)', async () => {
-    const reference = write('reference.csv', 'a,b\n1,2\n3,4\n5,6\n');
-    const current = write('current.csv', 'a,b\n1,2\n"3",4\n5,"x y"\n');
-    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--json']);
+  it('fails with file:line:column on a value that is not a number where numbers are required (exit 2)', async () => {
+    // A regression label must be numeric; a feature's type would be inferred instead.
+    const reference = write('reference.csv', 'a,b,p\n1,2,2\n3,4,4\n5,6,6\n');
+    const current = write('current.csv', 'a,b,p\n1,2,2\n"3",4,4\n5,"x y",5\n');
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--features', 'a',
+      '--label', 'b', '--prediction', 'p', '--task', 'regression', '--json']);
     expectFailure(run, 2, new RegExp(`${current.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:3: column "b": "x y" is not a number`));
   });
 

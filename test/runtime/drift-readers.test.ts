@@ -2,7 +2,7 @@ import * as fc from 'fast-check';
 import { readCsv, parseNumberBytes } from '../../src/runtime/drift/io/csv';
 import { InputError } from '../../src/runtime/drift/errors';
 import { readJsonLines } from '../../src/runtime/drift/io/jsonl';
-import { type ColumnRequest, Dictionary, NA_TOKENS, type Table, TableBuilder } from '../../src/runtime/drift/io/table';
+import { type ColumnRequest, Dictionary, NA_TOKENS, type Table, TableBuilder, pythonFloatRepr } from '../../src/runtime/drift/io/table';
 
 /** Reads `text` split into the given chunk sizes (bytes), as a stream would deliver it. */
 async function readText(reader: typeof readCsv, text: string | Buffer, requests: ColumnRequest[], chunkSizes: number[] = [], sampling?: { size: number; seed: number }): Promise<Table> {
@@ -15,7 +15,7 @@ async function readText(reader: typeof readCsv, text: string | Buffer, requests:
     pos += size;
   }
   if (pos < bytes.length) chunks.push(bytes.subarray(pos));
-  const builder = new TableBuilder(requests, requests.map((r) => (r.kind === 'text' ? new Dictionary() : undefined)), sampling);
+  const builder = new TableBuilder(requests, requests.map((r) => (r.kind !== 'number' ? new Dictionary() : undefined)), sampling);
   await reader((async function* () { yield* chunks; })(), 'data.csv', requests, builder);
   return builder.finish();
 }
@@ -130,6 +130,93 @@ describe('JSON Lines reader', () => {
     expect(text.message).toBe('data.csv:2:10: column "x": "2" is not a number (list the column in --categorical if it holds categories)');
     const missing = await errorOf(readText(readJsonLines, '{"y": 1}\n', [{ name: 'x', kind: 'number' }]));
     expect(missing.message).toBe('data.csv:1:1: column "x" not found (columns: y)');
+  });
+});
+
+describe('inferred column types (auto)', () => {
+  const auto = (name: string): ColumnRequest => ({ name, kind: 'auto' });
+
+  it('keeps a column of numbers numeric, with pandas\' integer typing', async () => {
+    const table = await readText(readCsv, 'a,b\n1,1.5\n2,NA\n3,inf\n', [auto('a'), auto('b')]);
+    expect(numbers(table, 'a')).toEqual([1, 2, 3]);
+    expect(numbers(table, 'b')).toEqual([1.5, NaN, Infinity]);
+    expect(table.columns.get('a')).toMatchObject({ integer: true });
+    expect(table.textSwitches?.size).toBe(0);
+  });
+
+  it('turns a CSV column text at its first value that is not a number, keeping later raw text', async () => {
+    // GIVEN numbers, then a word, then numbers written in forms a number column would normalize
+    const table = await readText(readCsv, 'plan\n1\n\nNA\n2\nteam\n007\n"3"\n1.50\n-\n', [auto('plan')]);
+    // THEN the numbers before the switch are their digits, NA stays missing, and what follows is kept as written
+    expect(texts(table, 'plan')).toEqual(['1', null, '2', 'team', '007', '3', '1.50', '-']);
+    expect(table.textSwitches?.get('plan')).toEqual({ row: 4, value: 'team' });
+  });
+
+  it('renders floats read before the switch as Python\'s repr (the documented difference from pandas)', async () => {
+    const table = await readText(readCsv, 'x\n2.50\n2\n1e-5\n1e16\nx\n', [auto('x')]);
+    // pandas would keep "2.50", "2", "1e-5", "1e16": the raw text is gone once the values were numbers
+    expect(texts(table, 'x')).toEqual(['2.5', '2.0', '1e-05', '1e+16', 'x']);
+  });
+
+  it('gives the same table however the bytes are split, and the same text as --categorical when numbers are written canonically (property)', async () => {
+    const token = fc.oneof(
+      fc.integer({ min: -1000, max: 1000 }).map(String),
+      fc.constantFrom('team', 'pro', 'free', 'x y'),
+      fc.constantFrom('', 'NA', 'null'),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(token, { minLength: 1, maxLength: 40 }), fc.array(fc.integer({ min: 1, max: 17 }), { maxLength: 30 }),
+      async (values, chunks) => {
+        const text = `id,v\n${values.map((v, i) => `${i},${v}`).join('\n')}\n`;
+        const inferred = await readText(readCsv, text, [auto('v')], chunks);
+        const categorical = await readText(readCsv, text, [{ name: 'v', kind: 'text' }]);
+        const anyText = values.some((v) => /[a-z]/.test(v) && v !== 'null');
+        if (anyText) expect(texts(inferred, 'v')).toEqual(texts(categorical, 'v'));
+        else expect(numbers(inferred, 'v')).toEqual(values.map((v) => (v === '' || v === 'NA' || v === 'null' ? NaN : Number(v))));
+      }), { numRuns: 300 });
+  });
+
+  it('keeps a column text from one file to the next of the same dataset', async () => {
+    const builder = new TableBuilder([auto('v')], [new Dictionary()]);
+    const feed = (text: string) => readCsv((async function* () { yield Buffer.from(text); })(), 'part.csv', [auto('v')], builder);
+    await feed('v\n1\nteam\n');
+    await feed('v\n007\n');
+    const table = builder.finish();
+    expect(texts(table, 'v')).toEqual(['1', 'team', '007']);
+  });
+
+  it('follows the JSON types in JSON Lines: numbers until a string or boolean', async () => {
+    const text = '{"v": 1}\n{"v": 2.5}\n{"v": null}\n{"v": "team"}\n{"v": 3}\n{"v": true}\n{}\n';
+    const table = await readText(readJsonLines, text, [auto('v')]);
+    expect(texts(table, 'v')).toEqual(['1.0', '2.5', null, 'team', '3', 'true', null]);
+    const numeric = await readText(readJsonLines, '{"v": 1}\n{"v": null}\n', [auto('v')]);
+    expect(numbers(numeric, 'v')).toEqual([1, NaN]);
+    const nested = await errorOf(readText(readJsonLines, '{"v": [1]}\n', [auto('v')]));
+    expect(nested.message).toMatch(/^data\.csv:1:2: column "v": a feature value must be a number, string, boolean or null/);
+  });
+
+  it('converts the kept rows of a reservoir sample, and only those', async () => {
+    const lines = Array.from({ length: 200 }, (_, i) => (i === 150 ? 'team' : String(i)));
+    const text = `v\n${lines.join('\n')}\n`;
+    const sampled = await readText(readCsv, text, [auto('v')], [], { size: 20, seed: 3 });
+    const numericOnly = await readText(readCsv, `v\n${lines.map((l, i) => (i === 150 ? '150' : l)).join('\n')}\n`, [auto('v')], [], { size: 20, seed: 3 });
+    // the same rows are kept; each holds its number as text, or "team" where row 151 was kept
+    expect(texts(sampled, 'v')).toEqual(numbers(numericOnly, 'v').map((n) => (n === 150 ? 'team' : String(n))));
+  });
+});
+
+describe('Python float repr (numbers that become categories)', () => {
+  it.each([
+    [1e-5, '1e-05'], [0.0001, '0.0001'], [0.00012, '0.00012'], [1e16, '1e+16'], [1234567890123456, '1234567890123456.0'],
+    [123456789012345678, '1.2345678901234568e+17'], [0.1, '0.1'], [-2.5, '-2.5'], [1.5e300, '1.5e+300'], [5e-324, '5e-324'],
+    [2, '2.0'], [-0, '-0.0'], [100, '100.0'], [1e22, '1e+22'], [3.14159, '3.14159'], [9999999999999998, '9999999999999998.0'],
+  ])('%p is %s, as CPython 3 prints it', (value, expected) => {
+    expect(pythonFloatRepr(value)).toBe(expected);
+  });
+
+  it('reads back to the same double (property)', () => {
+    fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (x) => {
+      expect(Object.is(Number(pythonFloatRepr(x)), x)).toBe(true);
+    }));
   });
 });
 

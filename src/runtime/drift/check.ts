@@ -5,7 +5,7 @@ import { type FeatureSamples, categoricalFeature, distinctSorted, numericFeature
 import { sortFloat64 } from './stats/sort';
 import type { Format, SourceSettings } from './io/sources';
 import { METHOD_INFO, type DriftMethod, defaultMethod, evidentlyColumnType, isDrifted, runTest } from './stats/stattests';
-import { type Column, type ColumnRequest, Dictionary, type Sampling, type Table } from './io/table';
+import { type Column, type ColumnKind, type ColumnRequest, Dictionary, type Sampling, type Table, numbersToText } from './io/table';
 
 /**
  * The drift check as a library function: load both datasets (only the needed columns), score
@@ -21,7 +21,10 @@ export interface CheckOptions {
   readonly current: string;
   /** Features to test; default every reference column except label and prediction. */
   readonly features?: readonly string[];
-  /** Columns holding categories (read as text). */
+  /**
+   * Columns holding categories (read as text). Every other feature's type is inferred from
+   * the data: categorical when its values are not all numbers (see table.ts, `auto`).
+   */
   readonly categorical: readonly string[];
   /** 'auto' picks per feature as Evidently does. */
   readonly method: DriftMethod | 'auto';
@@ -67,6 +70,12 @@ export interface CheckResult {
   readonly rowsRead: { readonly reference: number; readonly current: number };
   /** Missing or non-finite values left out, per feature. */
   readonly missing: Readonly<Record<string, { readonly reference: number; readonly current: number }>>;
+  /**
+   * Features not listed as categorical that the data made categorical, each with the first
+   * value that is not a number and where it was (for the log: a stray token in a numeric
+   * column shows here).
+   */
+  readonly inferredCategorical: Readonly<Record<string, { readonly dataset: 'reference' | 'current'; readonly row: number; readonly value: string }>>;
   readonly quality?: QualityMetrics;
 }
 
@@ -88,16 +97,19 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
 
   // One request per column; a text dictionary shared by both datasets keeps codes comparable.
   const categorical = new Set(options.categorical);
-  const kinds = new Map<string, 'number' | 'text'>();
-  for (const f of features) kinds.set(f, categorical.has(f) ? 'text' : 'number');
+  const kinds = new Map<string, ColumnKind>();
+  for (const f of features) kinds.set(f, categorical.has(f) ? 'text' : 'auto');
   for (const c of special) if (!kinds.has(c)) kinds.set(c, options.task === 'regression' ? 'number' : 'text');
   const requests: ColumnRequest[] = [...kinds].map(([name, kind]) => ({ name, kind }));
-  const dictionaries = requests.map((r) => (r.kind === 'text' ? new Dictionary() : undefined));
+  const dictionaries = requests.map((r) => (r.kind !== 'number' ? new Dictionary() : undefined));
 
   const reference = await loadTable(options.reference, requests, dictionaries, { ...load, sampling: seeded(options.sampling, 1) });
   if (reference.rows === 0) throw new InputError(`reference dataset ${options.reference} has no rows`);
-  const current = await loadTable(options.current, requests, dictionaries, { ...load, sampling: seeded(options.sampling, 2) });
-  if (current.rows === 0) throw new InputError(`current dataset ${options.current} has no rows`);
+  // A feature the reference made categorical is read as text in the current data from the start.
+  const currentRequests = requests.map((r) => (r.kind === 'auto' && reference.columns.get(r.name)!.kind === 'text' ? { name: r.name, kind: 'text' as const } : r));
+  const loaded = await loadTable(options.current, currentRequests, dictionaries, { ...load, sampling: seeded(options.sampling, 2) });
+  if (loaded.rows === 0) throw new InputError(`current dataset ${options.current} has no rows`);
+  const [referenceTable, current] = unifyInferred(reference, loaded, requests, dictionaries);
 
   // Quality first: the drift tests below sort columns in place, which breaks row alignment.
   const quality = withQuality && options.label && options.prediction
@@ -107,9 +119,9 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   const missing: Record<string, { reference: number; current: number }> = {};
   // One sort scratch for every column, instead of a fresh one per sort.
   let scratch: Float64Array | undefined;
-  const sortScratch = () => (scratch ??= new Float64Array(Math.max(reference.rows, current.rows)));
+  const sortScratch = () => (scratch ??= new Float64Array(Math.max(referenceTable.rows, current.rows)));
   const scored = features.map((name) => {
-    const { samples, missingRef, missingCur } = featureSamples(name, reference, current, options, sortScratch);
+    const { samples, missingRef, missingCur } = featureSamples(name, referenceTable, current, options, sortScratch);
     missing[name] = { reference: missingRef, current: missingCur };
     const forced = options.featureMethods[name] ?? (options.method === 'auto' ? undefined : options.method);
     const method = forced ?? defaultMethod(samples);
@@ -135,8 +147,38 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     rows: { reference: reference.rows, current: current.rows },
     rowsRead: { reference: reference.rowsRead, current: current.rowsRead },
     missing,
+    inferredCategorical: inferredCategorical(features, reference, loaded),
     ...(quality ? { quality } : {}),
   };
+}
+
+/**
+ * After both loads, an inferred feature that is numeric in one dataset and text in the other
+ * is text in both (pandas would give the pair no common numeric dtype either): the numeric
+ * side's values become text codes in the shared dictionary.
+ */
+function unifyInferred(reference: Table, current: Table, requests: readonly ColumnRequest[], dictionaries: readonly (Dictionary | undefined)[]): [Table, Table] {
+  const refColumns = new Map(reference.columns);
+  const curColumns = new Map(current.columns);
+  requests.forEach((r, i) => {
+    if (r.kind !== 'auto') return;
+    const ref = refColumns.get(r.name)!;
+    const cur = curColumns.get(r.name)!;
+    if (ref.kind === 'number' && cur.kind === 'text') refColumns.set(r.name, numbersToText(ref, dictionaries[i]!));
+    else if (ref.kind === 'text' && cur.kind === 'number') curColumns.set(r.name, numbersToText(cur, dictionaries[i]!));
+  });
+  return [{ ...reference, columns: refColumns }, { ...current, columns: curColumns }];
+}
+
+function inferredCategorical(features: readonly string[], reference: Table, current: Table): CheckResult['inferredCategorical'] {
+  const out: Record<string, { dataset: 'reference' | 'current'; row: number; value: string }> = {};
+  for (const f of features) {
+    const ref = reference.textSwitches?.get(f);
+    const cur = current.textSwitches?.get(f);
+    if (ref) out[f] = { dataset: 'reference', ...ref };
+    else if (cur) out[f] = { dataset: 'current', ...cur };
+  }
+  return out;
 }
 
 /** Each dataset gets its own stream of random numbers from the one seed. */

@@ -19,7 +19,8 @@ the artifact directory reference/ of the model version's run). {{ds}} in a URI b
 run date (UTC, YYYY-MM-DD).
 
   --features a,b          features to test (default: every reference column except label/prediction)
-  --categorical c,d       columns that hold categories (others must be numbers)
+  --categorical c,d       columns that hold categories; every other feature is categorical when
+                          its values are not all numbers (Parquet: string and boolean columns)
   --method m              auto (default: Evidently's choice per feature), ks, chisquare, z,
                           wasserstein, jensenshannon or psi; feature=method pairs override per
                           feature, e.g. --method auto,amount=psi

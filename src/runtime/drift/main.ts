@@ -33,6 +33,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
       rows: result.rows,
       rowsRead: result.rowsRead,
       missing: result.missing,
+      // Features the data made categorical, with the value that did: a stray token in a
+      // numeric column shows here (list the column nowhere, or clean the data).
+      ...(Object.keys(result.inferredCategorical).length > 0 ? { inferredCategorical: result.inferredCategorical } : {}),
       driftShare: result.driftShare,
       drifted: result.drifted,
       ...(result.quality ? { quality: result.quality } : {}),

@@ -163,6 +163,17 @@ class CsvParser {
 
   private value(buf: Buffer, start: number, end: number, quoted: boolean, escaped: boolean, slot: number, kind: number,
     column: number, lineOffset: number): void {
+    if (kind === KIND_AUTO) {
+      // A number while every value so far was one; the first other text turns the column
+      // (pandas' object dtype), and from then on every field is kept as its text.
+      const parsed = quoted ? parseNumberText(unquote(buf, start, end, escaped), this.literal) : parseNumberBytes(buf, start, end, this.literal);
+      if (parsed !== undefined) {
+        this.sink.number(slot, parsed, this.literal.integer);
+        return;
+      }
+      this.kinds![slot] = KIND_TEXT;
+      kind = KIND_TEXT;
+    }
     if (kind === KIND_NUMBER) {
       const parsed = quoted ? parseNumberText(unquote(buf, start, end, escaped), this.literal) : parseNumberBytes(buf, start, end, this.literal);
       if (parsed === undefined) {
@@ -206,12 +217,15 @@ class CsvParser {
     }
     this.fieldCount = names.length;
     this.slots = resolveColumns(names, this.requests, at(this.name, this.line, 1));
-    this.kinds = Uint8Array.from(this.requests, (r) => (r.kind === 'number' ? KIND_NUMBER : KIND_TEXT));
+    // An auto column that turned text in an earlier file of the dataset stays text.
+    this.kinds = Uint8Array.from(this.requests, (r, slot) =>
+      (r.kind === 'number' ? KIND_NUMBER : r.kind === 'text' || this.sink.isText(slot) ? KIND_TEXT : KIND_AUTO));
   }
 }
 
 const KIND_NUMBER = 0;
 const KIND_TEXT = 1;
+const KIND_AUTO = 2;
 
 function unquote(buf: Buffer, start: number, end: number, escaped: boolean): string {
   const text = buf.toString('utf8', start, end);

@@ -4,7 +4,8 @@ import { type ColumnRequest, type RowSink, resolveColumns } from './table';
 /**
  * A streaming JSON Lines reader: one JSON object per line, blank lines skipped. The columns
  * are the keys of the first object; a later object may omit a key (missing value) but a
- * requested number column must hold JSON numbers or null. Positions point at the line and
+ * requested number column must hold JSON numbers or null. A feature of inferred type is
+ * numeric while it holds JSON numbers and categorical from its first string or boolean. Positions point at the line and
  * at the key inside it.
  */
 export async function readJsonLines(chunks: AsyncIterable<Buffer>, name: string, requests: readonly ColumnRequest[], sink: RowSink): Promise<void> {
@@ -36,7 +37,16 @@ export async function readJsonLines(chunks: AsyncIterable<Buffer>, name: string,
     sink.startRow();
     requests.forEach((request, slot) => {
       const value = record[request.name];
-      if (request.kind === 'number') {
+      if (request.kind === 'auto') {
+        // JSON says the type: numbers stay numbers until a string or boolean turns the column text.
+        if (value === undefined || value === null) sink.number(slot, NaN, false);
+        else if (typeof value === 'number') sink.number(slot, value, Number.isInteger(value));
+        else if (typeof value === 'string' || typeof value === 'boolean') sink.text(slot, String(value));
+        else {
+          const column = text.indexOf(JSON.stringify(request.name)) + 1 || 1;
+          throw new InputError(`${at(name, line, column)}: column ${JSON.stringify(request.name)}: a feature value must be a number, string, boolean or null`);
+        }
+      } else if (request.kind === 'number') {
         if (value === undefined || value === null) sink.number(slot, NaN, false);
         else if (typeof value === 'number') sink.number(slot, value, Number.isInteger(value));
         else {

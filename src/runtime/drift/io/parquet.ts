@@ -45,8 +45,21 @@ async function readRowGroups(object: DataObject, file: RandomAccess, requests: r
   const schema = parquetSchema(metadata);
   const names = schema.children.map((child) => child.element.name);
   resolveColumns(names, requests, object.name);
+  const elementOf = (name: string) => schema.children.find((child) => child.element.name === name)!.element;
+  // A feature of inferred type takes the column's type: strings and booleans are categories
+  // (pandas' object and bool dtypes), everything else numbers. The schema decides before any
+  // value is read, so a string column that holds digits is still categorical, as in pandas.
+  const kinds = requests.map((request) => {
+    if (request.kind !== 'auto') return request.kind;
+    const element = elementOf(request.name);
+    const logical = element.logical_type?.type;
+    const textual = element.type === 'BOOLEAN'
+      || (element.type === 'BYTE_ARRAY' && (element.converted_type === 'UTF8' || element.converted_type === 'ENUM'
+        || logical === 'STRING' || logical === 'ENUM'));
+    return textual ? 'text' : 'number';
+  });
   const integerColumn = requests.map((request) => {
-    const element = schema.children.find((child) => child.element.name === request.name)!.element;
+    const element = elementOf(request.name);
     const logical = element.logical_type?.type;
     return (element.type === 'INT32' || element.type === 'INT64') && element.converted_type !== 'DECIMAL'
       && logical !== 'DECIMAL' && logical !== 'DATE' && logical !== 'TIMESTAMP' && logical !== 'TIME'
@@ -83,7 +96,7 @@ async function readRowGroups(object: DataObject, file: RandomAccess, requests: r
         const column = columns[slot];
         const value = column ? column.values[row - column.start] : undefined;
         const request = requests[slot];
-        if (request.kind === 'number') {
+        if (kinds[slot] === 'number') {
           if (value === null || value === undefined) sink.number(slot, NaN, false);
           else if (typeof value === 'number') sink.number(slot, value, integerColumn[slot]);
           else if (typeof value === 'bigint') sink.number(slot, Number(value), true);

@@ -7,7 +7,14 @@ import { InputError } from '../errors';
  * so memory is bounded by (kept rows x requested columns) whatever the file size.
  */
 
-export type ColumnKind = 'number' | 'text';
+/**
+ * `number` and `text` are what the user said (a regression label, `--categorical`); `auto` is
+ * a feature whose type the data decides, as pandas decides a dtype: it is stored as numbers
+ * until the first value that is neither a number nor missing, then the numbers kept so far
+ * become text codes and the column goes on as text. Memory stays that of a number column
+ * until then (no dictionary of every distinct float is built on speculation).
+ */
+export type ColumnKind = 'number' | 'text' | 'auto';
 
 export interface ColumnRequest {
   readonly name: string;
@@ -17,10 +24,18 @@ export interface ColumnRequest {
 /** The receiving end of a reader; `slot` indexes the requested columns. */
 export interface RowSink {
   startRow(): void;
-  /** A number (NaN or +-Infinity for missing / non-finite); `integerLiteral` as pandas would type it. */
+  /**
+   * A number (NaN or +-Infinity for missing / non-finite); `integerLiteral` as pandas would
+   * type it. Into an `auto` column already turned text, the number is stored as its text.
+   */
   number(slot: number, value: number, integerLiteral: boolean): void;
-  /** A text value, or null when missing. */
+  /** A text value, or null when missing. Into an `auto` column, a non-null value makes it text. */
   text(slot: number, value: string | null): void;
+  /**
+   * Whether an `auto` slot has turned text: a reader then hands over the raw text of values
+   * that look like numbers (a CSV "007" stays "007", as pandas keeps it in an object column).
+   */
+  isText(slot: number): boolean;
   endRow(): void;
 }
 
@@ -46,6 +61,8 @@ export interface NumberColumn {
   readonly values: Float64Array;
   /** pandas would read the column as int64: every value an integer literal, none missing. */
   readonly integer: boolean;
+  /** Every present, finite value an integer literal (missing ones allowed): how numbers become text. */
+  readonly integerText?: boolean;
 }
 
 export interface TextColumn {
@@ -63,6 +80,8 @@ export interface Table {
   /** Rows read from the source. */
   readonly rowsRead: number;
   readonly columns: ReadonlyMap<string, Column>;
+  /** The `auto` columns that turned text while reading, with where. */
+  readonly textSwitches?: ReadonlyMap<string, TextSwitch>;
 }
 
 /**
@@ -102,6 +121,16 @@ class GrowableColumn<T extends Float64Array | Int32Array> {
   set(index: number, value: number): void {
     if (index >= this.view.length) this.grow(index + 1);
     this.view[index] = value;
+  }
+
+  get(index: number): number {
+    return this.view[index];
+  }
+
+  /** Gives the memory back (the column is no longer used). */
+  release(): void {
+    if (this.buffer) this.buffer.resize(0);
+    this.view = new this.ctor(0);
   }
 
   private grow(minimum: number): void {
@@ -151,11 +180,69 @@ export interface Sampling {
   readonly seed: number;
 }
 
+/**
+ * The text a number read as a number stands for, once its column turned out to hold text:
+ * an integer as its digits; other values as Python's repr of a float (`2.0`, `1e-05`,
+ * `1e+16`), which is what pandas gives a JSON number in an object column. A CSV field's raw
+ * text is gone by then (see the README: where inference differs from pandas).
+ */
+export function numberText(value: number, integerLiteral: boolean): string | null {
+  if (Number.isNaN(value)) return null;
+  if (value === Infinity) return 'inf';
+  if (value === -Infinity) return '-inf';
+  if (integerLiteral && Number.isSafeInteger(value)) return String(value);
+  return pythonFloatRepr(value);
+}
+
+/** Python's `repr(float)`: the shortest round-tripping digits, fixed from 1e-4 up to 1e16, else exponent form. */
+export function pythonFloatRepr(value: number): string {
+  if (value === 0) return Object.is(value, -0) ? '-0.0' : '0.0';
+  const [mantissa, exponentText] = value.toExponential().split('e');
+  const exponent = Number(exponentText);
+  const negative = mantissa.startsWith('-');
+  const digits = mantissa.replace('-', '').replace('.', '');
+  const sign = negative ? '-' : '';
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+    const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
+    const fraction = digits.slice(exponent + 1);
+    return `${sign}${whole}.${fraction === '' ? '0' : fraction}`;
+  }
+  const shown = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  return `${sign}${shown}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+}
+
+/** A number column as text codes (an `auto` column that is text in the other dataset). */
+export function numbersToText(column: NumberColumn, dictionary: Dictionary): TextColumn {
+  const codes = new Int32Array(column.values.length);
+  for (let i = 0; i < codes.length; i++) {
+    const text = numberText(column.values[i], column.integerText ?? column.integer);
+    codes[i] = text === null ? -1 : dictionary.code(text);
+  }
+  return { kind: 'text', codes, dictionary };
+}
+
+/** Where an `auto` column turned text: the first value that is not a number. */
+export interface TextSwitch {
+  /** 1-based row of the dataset (all its files), before sampling. */
+  readonly row: number;
+  readonly value: string;
+}
+
 /** Builds a `Table` from reader callbacks, optionally keeping a reservoir sample of rows. */
 export class TableBuilder implements RowSink {
   private readonly numbers: Array<GrowableColumn<Float64Array> | undefined>;
   private readonly texts: Array<GrowableColumn<Int32Array> | undefined>;
   private readonly integer: boolean[];
+  /** Per slot: an `auto` column still numeric, or any column holding text. */
+  private readonly textMode: boolean[];
+  /**
+   * Per slot: every present, finite value so far was an integer literal (unlike `integer`,
+   * missing values do not count): such numbers become text as their digits when the column
+   * turns text, so "1, NA, team" gives "1", not "1.0".
+   */
+  private readonly integerText: boolean[];
+  private readonly switches = new Map<string, TextSwitch>();
   private readonly random?: () => number;
   private rowsRead = 0;
   private kept = 0;
@@ -167,12 +254,14 @@ export class TableBuilder implements RowSink {
     private readonly dictionaries: readonly (Dictionary | undefined)[],
     private readonly sampling?: Sampling,
   ) {
-    this.numbers = requests.map((r) => (r.kind === 'number' ? new GrowableColumn(Float64Array) : undefined));
+    this.numbers = requests.map((r) => (r.kind !== 'text' ? new GrowableColumn(Float64Array) : undefined));
     this.texts = requests.map((r) => (r.kind === 'text' ? new GrowableColumn(Int32Array) : undefined));
     this.integer = requests.map(() => true);
+    this.textMode = requests.map((r) => r.kind === 'text');
+    this.integerText = requests.map(() => true);
     if (sampling) this.random = seededRandom(sampling.seed);
     requests.forEach((r, i) => {
-      if (r.kind === 'text' && !dictionaries[i]) throw new Error(`text column ${r.name} needs a dictionary`);
+      if (r.kind !== 'number' && !dictionaries[i]) throw new Error(`${r.kind} column ${r.name} needs a dictionary`);
     });
   }
 
@@ -189,26 +278,64 @@ export class TableBuilder implements RowSink {
   }
 
   number(slot: number, value: number, integerLiteral: boolean): void {
-    if (!integerLiteral) this.integer[slot] = false;
+    if (this.textMode[slot]) {
+      this.text(slot, numberText(value, integerLiteral));
+      return;
+    }
+    if (!integerLiteral) {
+      this.integer[slot] = false;
+      if (Number.isFinite(value)) this.integerText[slot] = false;
+    }
     if (this.slot >= 0) this.numbers[slot]!.set(this.slot, value);
   }
 
   text(slot: number, value: string | null): void {
+    if (!this.textMode[slot]) {
+      if (this.requests[slot].kind === 'number') throw new Error(`number column ${this.requests[slot].name} got text`);
+      // Missing keeps an auto column numeric; the first real text turns it.
+      if (value === null) {
+        this.number(slot, NaN, false);
+        return;
+      }
+      this.switchToText(slot, value);
+    }
     if (this.slot >= 0) this.texts[slot]!.set(this.slot, value === null ? -1 : this.dictionaries[slot]!.code(value));
+  }
+
+  isText(slot: number): boolean {
+    return this.textMode[slot];
   }
 
   endRow(): void {}
 
+  /** The kept numbers of an auto column become text codes; from now on it is a text column. */
+  private switchToText(slot: number, value: string): void {
+    const numbers = this.numbers[slot]!;
+    const dictionary = this.dictionaries[slot]!;
+    const texts = new GrowableColumn(Int32Array);
+    // The current row's slot is written by the caller; every other kept row has its number.
+    for (let i = 0; i < this.kept; i++) {
+      if (i === this.slot) continue;
+      const text = numberText(numbers.get(i), this.integerText[slot]);
+      texts.set(i, text === null ? -1 : dictionary.code(text));
+    }
+    numbers.release();
+    this.numbers[slot] = undefined;
+    this.texts[slot] = texts;
+    this.textMode[slot] = true;
+    this.switches.set(this.requests[slot].name, { row: this.rowsRead, value });
+  }
+
   finish(): Table {
     const columns = new Map<string, Column>();
     this.requests.forEach((request, i) => {
-      if (request.kind === 'number') {
-        columns.set(request.name, { kind: 'number', values: this.numbers[i]!.finish(this.kept), integer: this.integer[i] });
+      if (!this.textMode[i]) {
+        columns.set(request.name, { kind: 'number', values: this.numbers[i]!.finish(this.kept), integer: this.integer[i], integerText: this.integerText[i] });
       } else {
         columns.set(request.name, { kind: 'text', codes: this.texts[i]!.finish(this.kept), dictionary: this.dictionaries[i]! });
       }
     });
-    return { rows: this.kept, rowsRead: this.rowsRead, columns };
+    return { rows: this.kept, rowsRead: this.rowsRead, columns, textSwitches: this.switches };
   }
 }
 

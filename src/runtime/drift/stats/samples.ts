@@ -70,7 +70,8 @@ export function categoricalFeature(name: string, dictionary: readonly string[], 
     // Only categories seen in these samples count (the dictionary may hold others, e.g. a
     // value seen only in rows that sampling dropped).
     const order = [...dictionary.keys()].filter((code) => refAll[code] > 0 || curAll[code] > 0);
-    order.sort((a, b) => compareKeys(dictionary[a], dictionary[b]));
+    const numeric = order.every((code) => isNumberLiteral(dictionary[code]));
+    order.sort((a, b) => (numeric ? Number(dictionary[a]) - Number(dictionary[b]) : compareCodePoints(dictionary[a], dictionary[b])));
     return {
       keys: order.map((code) => dictionary[code]),
       ref: Float64Array.from(order, (code) => refAll[code]),
@@ -91,12 +92,14 @@ export function categoricalFeature(name: string, dictionary: readonly string[], 
 
 /**
  * Python's `sorted` on the keys: numerically when every key is a number literal (pandas
- * would have read such a column as numbers), else by code point (not UTF-16 unit).
+ * would have read such a column as numbers), else by code point (not UTF-16 unit), as for
+ * the strings of an object column (a column the data made categorical may mix "3" and "team").
  */
-function compareKeys(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  if (a.trim() !== '' && b.trim() !== '' && !Number.isNaN(na) && !Number.isNaN(nb)) return na - nb;
+function isNumberLiteral(key: string): boolean {
+  return key.trim() !== '' && !Number.isNaN(Number(key));
+}
+
+function compareCodePoints(a: string, b: string): number {
   const ca = [...a];
   const cb = [...b];
   for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
