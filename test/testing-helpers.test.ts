@@ -1,13 +1,13 @@
 /**
  * mlops-constructs/testing. The first part is the complete example test of docs/testing.md,
  * run here as a user would run it (the last test checks that the document shows exactly this
- * code); the rest pins the helpers' behaviour.
+ * code; test/packaging.test.ts runs the document's block against the installed package); the
+ * rest pins the helpers' behaviour.
  */
-import { execFileSync } from 'child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'fs';
-import { tmpdir } from 'os';
+import { readFileSync } from 'fs';
 import { findCrdDirectory } from '../src/testing/crd-schemas';
 import { requireValidatorPeers } from '../src/testing/peers';
+import { documentedExample } from './packaging-project';
 
 // This checkout reads the CRDs its setup fetched (scripts/setup-kubernetes.sh); a user project sets
 // MLOPS_CRDS_DIR in its test script or keeps them in test/crds (docs/testing.md, "CRD schemas").
@@ -178,72 +178,10 @@ describe('docs/testing.md', () => {
     // GIVEN the example region of this file and the document's example code block
     const source = readFileSync(__filename, 'utf8');
     const region = source.slice(source.indexOf('// ---- example: docs/testing.md\n') + '// ---- example: docs/testing.md\n'.length, source.indexOf('// ---- end of example'));
-    const doc = readFileSync(path.join(__dirname, '..', 'docs', 'testing.md'), 'utf8');
-    const block = /<!-- example: test\/testing-helpers\.test\.ts -->\n```ts\n([\s\S]*?)```/.exec(doc);
-    expect(block).not.toBeNull();
     // WHEN the repository's relative imports are written as a user writes them
     const asUser = region.replace(/from '\.\.\/src\/testing'/g, "from 'mlops-constructs/testing'").replace(/from '\.\.\/src'/g, "from 'mlops-constructs'");
-    // THEN
-    expect(block![1]).toBe(asUser);
+    // THEN the block, up to the line that closes its fence, is that code and nothing else
+    expect(documentedExample()).toBe(asUser);
+    expect(asUser).not.toMatch(/\.\.\/src|docs\/testing\.md|```/);
   });
-});
-
-
-describe('the package entry points, as a user project loads them', () => {
-  // GIVEN the package built (tsc of tsconfig.json) into node_modules/mlops-constructs of a
-  // scratch project, with package.json and its "exports" as published
-  const root = path.join(__dirname, '..');
-  let project: string;
-  beforeAll(() => {
-    project = mkdtempSync(path.join(tmpdir(), 'mlops-user-'));
-    const pkg = path.join(project, 'node_modules', 'mlops-constructs');
-    mkdirSync(pkg, { recursive: true });
-    try {
-      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', path.join(pkg, 'lib')], { stdio: 'pipe', encoding: 'utf8' });
-    } catch (e) {
-      throw new Error(`the package does not build (npm run build would fail too):\n${(e as { stdout?: string }).stdout ?? e}`);
-    }
-    copyFileSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
-    symlinkSync(path.join(root, 'assets'), path.join(pkg, 'assets'));
-    // The package's and the project's dependencies: the repository's, one copy of each.
-    symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
-    for (const dep of ['cdk8s', 'constructs']) symlinkSync(path.join(root, 'node_modules', dep), path.join(project, 'node_modules', dep));
-  }, 120_000);
-  afterAll(() => rmSync(project, { recursive: true, force: true }));
-
-  function runInProject(script: string): string {
-    const env = { ...process.env };
-    delete env.MLOPS_CRDS_DIR;
-    return execFileSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8', env });
-  }
-
-  test('mlops-constructs/testing and mlops-constructs/pulumi resolve through "exports" and work from lib/', () => {
-    // WHEN a user script synthesizes a chart with the package and prints it with the serializer
-    const out = runInProject(`
-      const { Chart, Testing } = require('cdk8s');
-      const { ModelRegistryRef, ModelService, ServingRuntime } = require('mlops-constructs');
-      const testing = require('mlops-constructs/testing');
-      const pulumi = require('mlops-constructs/pulumi');
-      const chart = new Chart(Testing.app(), 'c', { namespace: 'fraud', disableResourceNameHashes: true });
-      const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
-      new ModelService(chart, 'fraud-detector', { runtime: ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) }) });
-      const objects = testing.synthObjects(chart);
-      const printed = testing.manifestSerializer.serialize(objects, {}, '', 0);
-      let error = '';
-      try { testing.validateManifests(objects); } catch (e) { error = e.message; }
-      console.log(JSON.stringify({
-        pulumi: ['ModelService', 'ModelRegistry', 'DriftMonitor', 'PrometheusAlerts'].map((k) => typeof pulumi[k]),
-        redacted: printed.includes('metrics-proxy.js: <bundled metrics-proxy.js>'),
-        builtIn: testing.validateManifests(objects.filter((o) => !o.apiVersion.includes('.'))),
-        error,
-      }));`);
-    // THEN both entry points load, the bundle is found next to lib/, and without crdsDir the
-    // installed package says where CRDs come from instead of searching the user's disk
-    expect(JSON.parse(out)).toEqual({
-      pulumi: ['function', 'function', 'function', 'function'],
-      redacted: true,
-      builtIn: [],
-      error: expect.stringContaining('mlops-constructs does not ship; pass validateManifests(objects, { crdsDir:'),
-    });
-  }, 60_000);
 });
