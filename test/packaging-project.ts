@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 
@@ -47,12 +47,35 @@ export interface PackedPackage {
 }
 
 /**
- * Packs this repository with `npm pack`, which runs the package's prepack (`npm run build`:
- * bundles and lib/) as a release would.
+ * Copies the repository's files as a fresh clone has them (tracked and new files of the work
+ * tree; nothing ignored, so no assets/, lib/ or dist/) into `destination`, with this checkout's
+ * node_modules linked in place of the packages `npm ci` would install.
+ */
+export function cloneWorkTree(destination: string): string {
+  const files = run('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], ROOT).split('\0').filter(Boolean);
+  for (const file of files) {
+    const from = path.join(ROOT, file);
+    if (!existsSync(from) || statSync(from).isDirectory()) continue;
+    mkdirSync(path.dirname(path.join(destination, file)), { recursive: true });
+    copyFileSync(from, path.join(destination, file));
+  }
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(destination, 'node_modules'));
+  return destination;
+}
+
+/**
+ * Packs a clone of this repository with `npm pack`, which runs the package's prepack (`npm run
+ * build`: bundles and lib/) as a release job would; in a clone, so that the checkout's own
+ * assets/ and lib/, which other tests read meanwhile, are not rewritten.
  */
 export function packPackage(destination: string): PackedPackage {
   mkdirSync(destination, { recursive: true });
-  run('npm', ['pack', '--pack-destination', destination, '--loglevel', 'error'], ROOT);
+  const clone = cloneWorkTree(mkdtempSync(path.join(tmpdir(), 'mlops-pack-clone-')));
+  try {
+    run('npm', ['pack', '--pack-destination', destination, '--loglevel', 'error'], clone);
+  } finally {
+    rmSync(clone, { recursive: true, force: true });
+  }
   const tarball = readdirSync(destination).find((f) => /^mlops-constructs-.*\.tgz$/.test(f));
   if (!tarball) throw new Error(`npm pack wrote no mlops-constructs-*.tgz into ${destination}`);
   const file = path.join(destination, tarball);
@@ -83,8 +106,8 @@ export function createUserProject(pkg: PackedPackage): string {
     integrity: `sha512-${createHash('sha512').update(readFileSync(pkg.tarball)).digest('base64')}`,
     dev: true,
   };
-  for (const field of ['license', 'dependencies', 'peerDependencies', 'peerDependenciesMeta', 'bin', 'engines'] as const) {
-    if (packageJson[field] !== undefined) packed[field] = packageJson[field];
+  for (const field of ['license', 'dependencies', 'peerDependencies', 'peerDependenciesMeta', 'bin', 'engines']) {
+    if (packageJson[field] !== undefined) (packed as Record<string, unknown>)[field] = packageJson[field];
   }
   const packages: Record<string, LockEntry> = {
     '': { name: manifest.name, version: manifest.version, devDependencies },

@@ -13,7 +13,7 @@ import * as path from 'path';
 import * as yaml from 'js-yaml';
 import { ALERT_NAMES } from '../src';
 import { findCrdDirectory } from '../src/testing/crd-schemas';
-import { createUserProject, documentedExample, packPackage, PackedPackage, ROOT, run } from './packaging-project';
+import { cloneWorkTree, createUserProject, documentedExample, packPackage, PackedPackage, run } from './packaging-project';
 
 /** SHA-256 of https://www.apache.org/licenses/LICENSE-2.0.txt, the license package.json declares. */
 const APACHE_2_0_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30';
@@ -75,8 +75,8 @@ describe('the packed package, installed into a CommonJS user project', () => {
   });
 
   test('both subpath entry points load from lib/, find the bundles beside it and, without crdsDir, say where CRDs come from', () => {
-    const env = userEnv();
-    delete env.MLOPS_CRDS_DIR;
+    const { MLOPS_CRDS_DIR: _unset, ...env } = userEnv();
+    void _unset;
     expect(JSON.parse(run(process.execPath, ['build/entry-points.js'], project, env))).toEqual({
       pulumi: ['function', 'function', 'function', 'function'],
       redacted: true,
@@ -179,19 +179,11 @@ describe('the packed package, installed into a CommonJS user project', () => {
 
 describe('a fresh clone', () => {
   test('synthesizes the reference stack with `npx cdk8s synth` once npm ci has run the root package\'s lifecycle scripts', () => {
-    // GIVEN the repository's files as a clone has them (tracked and new, no assets/, lib/ or dist/),
-    // with this checkout's node_modules standing in for the packages npm ci installs
-    const clone = mkdtempSync(path.join(tmpdir(), 'mlops-clone-'));
+    // GIVEN the repository's files as a clone has them (no assets/, lib/ or dist/), with this
+    // checkout's node_modules standing in for the packages npm ci installs
+    const clone = cloneWorkTree(mkdtempSync(path.join(tmpdir(), 'mlops-clone-')));
     try {
-      const files = run('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], ROOT).split('\0').filter(Boolean);
-      for (const file of files) {
-        const from = path.join(ROOT, file);
-        if (!existsSync(from) || statSync(from).isDirectory()) continue;
-        mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
-        writeFileSync(path.join(clone, file), readFileSync(from));
-      }
       expect(existsSync(path.join(clone, 'assets'))).toBe(false);
-      run('ln', ['-s', path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules')], clone);
       // WHEN npm ci's lifecycle scripts of the root package run (npm ci runs these after
       // installing the dependencies), then cdk8s synth as the README and DESIGN.md write it
       for (const script of ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare']) {
