@@ -103,7 +103,8 @@ export class PulumiWorkspace {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-pulumi-'));
     for (const sub of ['home', 'state']) fs.mkdirSync(path.join(dir, sub));
     // A name of its own, so the config file `stack init` writes beside Pulumi.yaml is never a user's.
-    const stack = options.stack ?? `organization/mlops/engine-test-${process.pid}`;
+    const projectName = (yaml.load(fs.readFileSync(path.join(projectDir, 'Pulumi.yaml'), 'utf8')) as { name: string }).name;
+    const stack = options.stack ?? `organization/${projectName}/engine-test-${process.pid}`;
     const env: NodeJS.ProcessEnv = {
       // Only what a CI runner has: node, the language host, the CLI, the system.
       PATH: [path.dirname(bin.languageHost), path.dirname(bin.pulumi), path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
