@@ -1,10 +1,10 @@
 import * as pulumi from '@pulumi/pulumi';
-import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/core/model-reference';
-import { ModelRegistry as ModelRegistryConstruct, ModelRegistryProps } from '../constructs/registry/model-registry';
+import { Deployment, KubernetesComponent, Service } from './component';
+import { constructId, StackSettings } from './synthesis';
 import { IMonitoredRegistry } from '../constructs/alerts/prometheus-alerts';
+import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/core/model-reference';
 import { requirePinnedImage } from '../constructs/core/validation';
-import { PendingInputs } from './pending-inputs';
-import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
+import { ModelRegistry as ModelRegistryConstruct, ModelRegistryProps } from '../constructs/registry/model-registry';
 
 /** Arguments of a ModelRegistry component: the construct's props, with Pulumi inputs where values are computed. */
 export interface ModelRegistryArgs extends Omit<ModelRegistryProps, 'image' | 'namespace'>, StackSettings {
@@ -20,7 +20,7 @@ export interface ModelRegistryArgs extends Omit<ModelRegistryProps, 'image' | 'n
  * Satisfies IModelRegistry, so ModelService and DriftMonitor components (and cdk8s
  * constructs) take `registry.model(...)` from it.
  */
-export class ModelRegistry extends pulumi.ComponentResource implements IModelRegistry, IMonitoredRegistry {
+export class ModelRegistry extends KubernetesComponent<ModelRegistryConstruct> implements IModelRegistry, IMonitoredRegistry {
   /** Kubernetes name of the Deployment and the Service. */
   public readonly name: string;
   public readonly namespace: string;
@@ -28,39 +28,46 @@ export class ModelRegistry extends pulumi.ComponentResource implements IModelReg
   public readonly trackingUri: string;
   /** Name of the Service of the tracking server. */
   public readonly serviceName: string;
-  /** Every synthesized object with its resource, in synthesis order. */
-  public readonly resources: readonly KubernetesObjectResource[];
-  private readonly construct: ModelRegistryConstruct;
 
   constructor(name: string, args: ModelRegistryArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super('mlops:index:ModelRegistry', name, {}, opts);
-    const pending = new PendingInputs();
-    const chart = privateChart(args.namespace ?? 'default', args.namespace, args);
-    let construct: ModelRegistryConstruct | undefined;
-    const { image, monitoring: _monitoring, ...props } = args;
-    construct = new ModelRegistryConstruct(chart, constructId(name), {
-      ...props,
-      name: args.name ?? name,
-      image: pending.image(image, (resolved) => requirePinnedImage('ModelRegistry', construct ?? chart, 'image', resolved)),
+    super('mlops:index:ModelRegistry', name, opts, {
+      chartId: args.namespace ?? 'default',
+      namespace: args.namespace,
+      settings: args,
+      build: (chart, pending, scope) => {
+        const { image, monitoring: _monitoring, ...props } = args;
+        return new ModelRegistryConstruct(chart, constructId(name), {
+          ...props,
+          name: args.name ?? name,
+          image: pending.image(image, (resolved) => requirePinnedImage('ModelRegistry', scope(), 'image', resolved)),
+        });
+      },
+      outputs: (c) => ({ name: c.name, namespace: c.namespace, trackingUri: c.trackingUri, serviceName: c.service.name }),
     });
-    this.construct = construct;
-    this.name = construct.name;
-    this.namespace = construct.namespace;
-    this.trackingUri = construct.trackingUri;
-    this.serviceName = construct.service.name;
-    this.resources = registerObjects(this, chart, { pending, dependsOn: dependencies(opts.dependsOn) });
-    this.registerOutputs({ name: this.name, namespace: this.namespace, trackingUri: this.trackingUri, serviceName: this.serviceName });
+    this.name = this.construct.name;
+    this.namespace = this.construct.namespace;
+    this.trackingUri = this.construct.trackingUri;
+    this.serviceName = this.construct.service.name;
   }
 
   /** A registered model in this registry, by alias or version: `registry.model('fraud-detector', { alias: 'champion' })`. */
   public model(name: string, options?: ModelVersionSelector): ModelReference {
     // The construct checks the name and selector; the reference points at this component.
-    this.construct.model(name, options);
+    this.guard(() => this.construct.model(name, options));
     return ModelReference.of(this, name, options);
   }
 
-  /** The resource of a synthesized object, e.g. `resource('Deployment')`. */
-  public resource(kind: string, name: string = this.name): pulumi.CustomResource | undefined {
-    return findResource(this.resources, kind, name, this.namespace);
+  /** The Deployment of the tracking server. */
+  public get deployment(): Deployment {
+    return this.typed<Deployment>('Deployment');
+  }
+
+  /** The Service of the tracking server. */
+  public get service(): Service {
+    return this.typed<Service>('Service');
+  }
+
+  protected mainObject() {
+    return { name: this.construct.name, namespace: this.construct.namespace };
   }
 }

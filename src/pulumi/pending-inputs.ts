@@ -1,4 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
+import { asResourceError } from './errors';
 
 // A host under .invalid (RFC 2606) can never name a real registry, so a stand-in that leaked
 // into a manifest could not pull anything.
@@ -21,6 +22,9 @@ const STAND_IN = new RegExp(`${STAND_IN_HOST.replace(/\./g, '\\.')}/input-\\d+:p
 export class PendingInputs {
   private readonly pending = new Map<string, pulumi.Output<string>>();
 
+  /** @param owner the component whose errors these are (a resolved value that fails its check is its ResourceError) */
+  constructor(private readonly owner?: pulumi.Resource) {}
+
   /**
    * The value itself when it is a plain string (the construct checks it synchronously), else
    * a stand-in image reference; `check` validates the resolved value like the construct would.
@@ -29,7 +33,11 @@ export class PendingInputs {
     if (value === undefined || typeof value === 'string') return value;
     const standIn = `${STAND_IN_HOST}/input-${this.pending.size}:pending`;
     this.pending.set(standIn, pulumi.output(value).apply((resolved) => {
-      check(resolved);
+      try {
+        check(resolved);
+      } catch (e) {
+        throw asResourceError(e, this.owner);
+      }
       return resolved;
     }));
     return standIn;

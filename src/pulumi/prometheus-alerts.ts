@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
+import { KubernetesComponent } from './component';
+import { constructId, StackSettings } from './synthesis';
 import { PrometheusAlerts as PrometheusAlertsConstruct, PrometheusAlertsProps } from '../constructs/alerts/prometheus-alerts';
-import { PendingInputs } from './pending-inputs';
-import { constructId, dependencies, findResource, KubernetesObjectResource, privateChart, registerObjects, StackSettings } from './synthesis';
 
 /** Arguments of a PrometheusAlerts component: the construct's props (model services, drift monitors and registries may be Pulumi components). */
 export interface PrometheusAlertsArgs extends PrometheusAlertsProps, StackSettings {}
@@ -18,31 +18,35 @@ export interface ObjectName {
  * model service, each a child resource. Subjects are fixed at construction (the construct's
  * `add*()` methods have no Pulumi counterpart: the objects are registered at once).
  */
-export class PrometheusAlerts extends pulumi.ComponentResource {
+export class PrometheusAlerts extends KubernetesComponent<PrometheusAlertsConstruct> {
   /** The PrometheusRules. */
   public readonly ruleNames: readonly ObjectName[];
   /** The Grafana dashboard ConfigMaps. */
   public readonly dashboardNames: readonly ObjectName[];
-  /** Every synthesized object with its resource, in synthesis order. */
-  public readonly resources: readonly KubernetesObjectResource[];
 
   constructor(name: string, args: PrometheusAlertsArgs = {}, opts: pulumi.ComponentResourceOptions = {}) {
-    super('mlops:index:PrometheusAlerts', name, {}, opts);
-    // Rules live in their subjects' namespaces; the chart's namespace is never used.
-    const chart = privateChart('alerts', undefined, args);
-    const { monitoring: _monitoring, ...props } = args;
-    const construct = new PrometheusAlertsConstruct(chart, constructId(name), props);
-    this.resources = registerObjects(this, chart, { pending: new PendingInputs(), dependsOn: dependencies(opts.dependsOn) });
-    this.ruleNames = construct.rules.map((r) => ({ namespace: r.metadata.namespace!, name: r.name }));
-    this.dashboardNames = construct.dashboards.map((d) => ({ namespace: d.namespace, name: d.name }));
-    this.registerOutputs({
-      ruleNames: this.ruleNames.map((r) => `${r.namespace}/${r.name}`),
-      dashboardNames: this.dashboardNames.map((d) => `${d.namespace}/${d.name}`),
+    super('mlops:index:PrometheusAlerts', name, opts, {
+      // Rules live in their subjects' namespaces; the chart's namespace is never used.
+      chartId: 'alerts',
+      settings: args,
+      build: (chart) => {
+        const { monitoring: _monitoring, ...props } = args;
+        return new PrometheusAlertsConstruct(chart, constructId(name), props);
+      },
+      outputs: (c) => ({
+        ruleNames: ruleNames(c).map((r) => `${r.namespace}/${r.name}`),
+        dashboardNames: dashboardNames(c).map((d) => `${d.namespace}/${d.name}`),
+      }),
     });
+    this.ruleNames = ruleNames(this.construct);
+    this.dashboardNames = dashboardNames(this.construct);
   }
+}
 
-  /** The resource of a synthesized object, e.g. `resource('PrometheusRule', 'fraud-detector-alerts')`. */
-  public resource(kind: string, name: string, namespace?: string): pulumi.CustomResource | undefined {
-    return findResource(this.resources, kind, name, namespace);
-  }
+function ruleNames(c: PrometheusAlertsConstruct): ObjectName[] {
+  return c.rules.map((r) => ({ namespace: r.metadata.namespace!, name: r.name }));
+}
+
+function dashboardNames(c: PrometheusAlertsConstruct): ObjectName[] {
+  return c.dashboards.map((d) => ({ namespace: d.namespace, name: d.name }));
 }

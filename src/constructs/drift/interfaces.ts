@@ -27,3 +27,8 @@ export interface IDriftMonitor {
    */
   readonly shardCount: number;
 }
+
+/** The fields of IDriftMonitor, for components that implement it by copying them from a DriftMonitor. */
+export const DRIFT_MONITOR_FIELDS = [
+  'name', 'namespace', 'modelName', 'schedulePeriod', 'reportsQuality', 'qualityMetrics', 'pushgatewayJob', 'driftShare', 'shardCount',
+] as const satisfies readonly (keyof IDriftMonitor)[];

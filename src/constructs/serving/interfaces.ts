@@ -21,3 +21,8 @@ export interface IModelService {
   /** Lowest acceptable accuracy (0..1) on labelled production data, if set. */
   readonly accuracyFloor?: number;
 }
+
+/** The fields of IModelService, for components that implement it by copying them from a ModelService. */
+export const MODEL_SERVICE_FIELDS = [
+  'name', 'namespace', 'modelName', 'exportsServingMetrics', 'latencyObjective', 'errorRateObjective', 'accuracyFloor',
+] as const satisfies readonly (keyof IModelService)[];
