@@ -1,4 +1,4 @@
-// The reference stack's choices (DESIGN.md), written once: the cdk8s ReferenceStack
+// The reference stack's choices (docs/architecture.md), written once: the cdk8s ReferenceStack
 // (examples/reference-stack.ts) and the Pulumi program (examples/pulumi/reference-stack.ts)
 // both build their objects from these props, so the two engines cannot drift apart.
 import { Cron, Duration, Size } from 'cdk8s';

@@ -1,4 +1,4 @@
-// The reference stack (DESIGN.md): everything in namespace `mlops`. `cdk8s synth` at the
+// The reference stack (docs/architecture.md): everything in namespace `mlops`. `cdk8s synth` at the
 // repository root runs this file and writes the manifests to dist/.
 import { App, Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';

@@ -1,4 +1,4 @@
-// The reference stack (DESIGN.md) as a Pulumi program: the same objects as the cdk8s
+// The reference stack (docs/architecture.md) as a Pulumi program: the same objects as the cdk8s
 // ReferenceStack in examples/reference-stack.ts, from the Pulumi components. The test
 // test/pulumi-program.test.ts fails whenever the two stop writing the same manifests.
 import * as pulumi from '@pulumi/pulumi';

@@ -1,7 +1,7 @@
 /**
  * Pod Security Standards "restricted" (latest), re-implemented from the upstream checks in
  * k8s.io/pod-security-admission/policy, plus the stricter "Secure by default" contract of
- * DESIGN.md. Applies to every object that runs pods (Deployment, StatefulSet, DaemonSet,
+ * docs/architecture.md. Applies to every object that runs pods (Deployment, StatefulSet, DaemonSet,
  * ReplicaSet, Job, CronJob, Pod, ...); other objects pass.
  */
 import { ContainerRef, containersOf, describeObject, isPlainObject, joinPath, podTemplateOf } from './k8s-objects';
@@ -203,7 +203,7 @@ export function checkRestrictedPodSecurity(obj: any, options: PodSecurityOptions
     }
   }
 
-  // --- Project contract (DESIGN.md "Secure by default") ------------------------------------
+  // --- Project contract (docs/architecture.md "Secure by default") -----------------------
   for (const c of containers) {
     if (sc(c).readOnlyRootFilesystem !== true) {
       report(`${scPath(c)}.readOnlyRootFilesystem`, `${named(c)} must set readOnlyRootFilesystem to true; mount an emptyDir where it writes (project contract)`);

@@ -4,7 +4,7 @@
  * shared with src/constructs: the rules come from the Kubernetes API
  * (kubernetes-models' compiled OpenAPI validators for types and required fields,
  * @kubernetes/client-node's generated models for unknown fields, the upstream CRDs in the
- * shared CRD directory for custom resources) and from DESIGN.md.
+ * shared CRD directory for custom resources) and from docs/architecture.md.
  */
 import { crdRegistry, formatAjvErrors } from './crd-schemas';
 import { loadK8sTypeMaps } from './k8s-type-maps';
@@ -45,7 +45,7 @@ export interface ValidateManifestsOptions extends PodSecurityOptions {
   readonly externalConfigMaps?: readonly string[];
   /** ServiceAccounts the pods run as that are created outside this set (`default` always exists). @default [] */
   readonly externalServiceAccounts?: readonly string[];
-  /** Secrets in the set allowed to carry data (DESIGN.md: secrets are only referenced). @default [] */
+  /** Secrets in the set allowed to carry data (docs/architecture.md, "Secure by default": secrets are only referenced). @default [] */
   readonly allowSecretData?: readonly string[];
 }
 
