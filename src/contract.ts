@@ -35,6 +35,11 @@ export const DRIFT_METRICS = {
   checkDurationSeconds: 'mlops_drift_check_duration_seconds',
   /** Label `metric` (accuracy, f1, rmse, mae...), when label and prediction columns are checked. */
   modelQuality: 'mlops_model_quality',
+  /**
+   * 1 when the last run found no current data (exit CHECKER_EXIT_CODES.dataMissing; pushed
+   * alone, so the last real verdict stays), 0 after a run that checked.
+   */
+  dataMissing: 'mlops_drift_data_missing',
 } as const;
 
 /** Label names of the contract metrics and of the alerts. */
@@ -152,6 +157,14 @@ export const CHECKER_FLAGS = {
   s3Endpoint: 's3-endpoint',
   trackingUri: 'tracking-uri',
   date: 'date',
+  /** The CronJob's schedule: {{ds}} and {{hour}} name the period that has just ended. */
+  schedule: 'schedule',
+  /** The CronJob's time zone (IANA), in which the period and its date are taken. */
+  timeZone: 'time-zone',
+  /** Which period back from the run's own scheduled time (default 1, the one just ended). */
+  periodsBack: 'periods-back',
+  /** The run time, instead of the clock (for tests and reruns). */
+  now: 'now',
   pushgateway: 'pushgateway',
   namespace: 'namespace',
   model: 'model',
@@ -159,6 +172,22 @@ export const CHECKER_FLAGS = {
   shardCount: 'shard-count',
   json: 'json',
   help: 'help',
+} as const;
+
+/**
+ * The drift checker's exit codes. The DriftMonitor's Job fails at once on badInput (retrying
+ * cannot fix it) and retries the others within its backoffLimit: dataMissing is the current
+ * dataset not (yet) there (S3 NoSuchKey or 404, HTTP 404, no such file, no file matching).
+ */
+export const CHECKER_EXIT_CODES = {
+  /** The check ran (drift or not). */
+  ran: 0,
+  /** Anything else: an unreachable source or Pushgateway, a server error. */
+  failed: 1,
+  /** Bad arguments or bad data (including a missing reference dataset). */
+  badInput: 2,
+  /** The current dataset is not there yet. */
+  dataMissing: 3,
 } as const;
 
 /** The flags of CHECKER_FLAGS that take a value (the others are booleans). */

@@ -42,6 +42,7 @@ describe('DriftMonitor', () => {
     expect(checker.command).toEqual(['node', '/opt/mlops/mlops-drift.js']);
     expect(checker.args).toEqual([
       'check', '--reference', 'models:/fraud-detector@champion', '--current', 's3://lake/fraud/dt={{ds}}/*.parquet',
+      '--schedule', '0 * * * *', '--time-zone', 'Etc/UTC',
       '--method', 'auto', '--drift-share', '0.5',
       '--pushgateway', 'http://pushgateway.mlops.svc.cluster.local:9091', '--namespace', 'mlops', '--model', 'fraud-detector', '--json',
     ]);
@@ -62,6 +63,35 @@ describe('DriftMonitor', () => {
     const job = only(synth(chart), 'CronJob').spec.jobTemplate.spec;
     expect(job.podFailurePolicy.rules[0]).toMatchObject({ action: 'FailJob', onExitCodes: { containerName: 'drift-check', operator: 'In', values: [2] } });
     expect(job.template.spec.restartPolicy).toBe('Never');
+  });
+
+  test('current data not there yet (exit 3) is retried within backoffLimit, never failed at once', () => {
+    // GIVEN a daily monitor  WHEN synthesized
+    const chart = newChart();
+    new DriftMonitor(chart, 'drift', {
+      modelService: modelService(chart), schedule: Cron.daily(), backoffLimit: 4,
+      reference: DriftData.uri('https://data.example.com/ref.csv'), current: DriftData.uri('https://data.example.com/dt={{ds}}/hour={{hour}}.csv'),
+    });
+    const job = only(synth(chart), 'CronJob').spec.jobTemplate.spec;
+    // THEN exit 3 counts against backoffLimit (a retry), and no rule fails the Job on it
+    const rules = job.podFailurePolicy.rules as Array<{ action: string; onExitCodes: { values: number[] } }>;
+    expect(rules.filter((r) => r.onExitCodes.values.includes(3)).map((r) => r.action)).toEqual(['Count']);
+    expect(rules.filter((r) => r.action === 'FailJob').flatMap((r) => r.onExitCodes.values)).toEqual([2]);
+    expect(job.backoffLimit).toBe(4);
+  });
+
+  test('the checker gets the schedule and time zone, so {{ds}} is the period that has just ended', () => {
+    const chart = newChart();
+    const monitor = new DriftMonitor(chart, 'drift', {
+      modelService: modelService(chart), schedule: Cron.daily(), timeZone: 'Europe/Berlin', dataPeriodsBack: 2,
+      reference: DriftData.uri('https://d.example.com/r.csv'), current: DriftData.uri('https://d.example.com/dt={{ds}}/c.csv'),
+    });
+    expect(monitor.checkerArgs.slice(5, 11)).toEqual(['--schedule', '0 0 * * *', '--time-zone', 'Europe/Berlin', '--periods-back', '2']);
+    const other = newChart();
+    expect(() => new DriftMonitor(other, 'drift', {
+      modelService: modelService(other), dataPeriodsBack: -1,
+      reference: DriftData.uri('https://d.example.com/r.csv'), current: DriftData.uri('https://d.example.com/c.csv'),
+    })).toThrow(/dataPeriodsBack/);
   });
 
   test('one Pushgateway per chart, scraped with honorLabels', () => {
@@ -105,6 +135,7 @@ describe('DriftMonitor', () => {
     // THEN
     expect(checker.args).toEqual([
       'check', '--reference', 's3://lake/fraud/reference.csv', '--current', 's3://lake/fraud/dt={{ds}}/part.csv',
+      '--schedule', '0 * * * *', '--time-zone', 'Etc/UTC',
       '--features', 'amount,merchant,hour', '--categorical', 'merchant', '--method', 'ks', '--threshold', '0.01',
       '--drift-share', '0.3', '--correction', 'fdr', '--label', 'is_fraud', '--prediction', 'predicted', '--task', 'classification',
       '--sample', '100000', '--seed', '7',
@@ -167,7 +198,7 @@ describe('DriftMonitor validation', () => {
   });
   const cases: [string, (chart: ReturnType<typeof newChart>) => object, RegExp][] = [
     ['fails on a local path the pod cannot read', (c) => ({ ...base(c), current: DriftData.uri('/data/today.csv') }), /current \("\/data\/today.csv"\) is not a dataset location the checker can read from a pod/],
-    ['fails on an unknown template variable', (c) => ({ ...base(c), current: DriftData.uri('https://d.example.com/{{date}}.csv') }), /uses \{\{date\}\}; the only template variable is \{\{ds\}\}/],
+    ['fails on an unknown template variable', (c) => ({ ...base(c), current: DriftData.uri('https://d.example.com/{{date}}.csv') }), /uses \{\{date\}\}; the template variables are \{\{ds\}\} .* and \{\{hour\}\}/],
     ['fails on a label without a prediction column', (c) => ({ ...base(c), labelColumn: 'y' }), /predictionColumn \(unset\) is required when the other quality column is set/],
     ['fails on a threshold outside 0..1', (c) => ({ ...base(c), test: DriftTest.ks(5) }), /test threshold \(5\) is not between 0 and 1/],
     ['fails on parallelism without listed features', (c) => ({ ...base(c), parallelism: 4 }), /parallelism \(4\) needs at least as many listed features \(none listed\)/],

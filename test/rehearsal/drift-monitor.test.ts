@@ -109,7 +109,8 @@ async function runCronJobContainer(objects: any[], cronJobName: string, mountDir
 }
 
 describe('DriftMonitor rehearsal: the synthesized CronJob runs the real checker and pushes to a real Pushgateway', () => {
-  const today = new Date().toISOString().slice(0, 10);
+  // The hourly CronJob reads the hour that has just ended ({{ds}} is its date, as Airflow's ds).
+  const today = new Date(Date.now() - 3600_000).toISOString().slice(0, 10);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-drift-rehearsal-'));
   let data: Running & { requests: string[] };
   let pushgateway: Pushgateway | undefined;

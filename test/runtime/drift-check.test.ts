@@ -2,7 +2,8 @@ import * as fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decide, runCheck } from '../../src/runtime/drift/check';
-import { parseArgs, renderTemplate } from '../../src/runtime/drift/cli';
+import { parseArgs } from '../../src/runtime/drift/cli';
+import { renderTemplate } from '../../src/runtime/drift/schedule';
 import { InputError } from '../../src/runtime/drift/errors';
 import { pushUrl, renderMetrics } from '../../src/runtime/drift/push';
 import { classificationMetrics, regressionMetrics } from '../../src/runtime/drift/stats/quality';
@@ -66,7 +67,26 @@ describe('command line', () => {
     expect(!parsed.help && parsed.check.current).toBe('s3://b/dt=2024-06-01/*.parquet');
     const dated = parseArgs([...base, '--date=2024-05-31'], {}, now);
     expect(!dated.help && dated.check.current).toBe('s3://b/dt=2024-05-31/*.parquet');
-    expect(renderTemplate('x/{{ ds }}/{{ds}}', '2024-01-02')).toBe('x/2024-01-02/2024-01-02');
+    expect(renderTemplate('x/{{ ds }}/{{ds}}', { ds: '2024-01-02' })).toBe('x/2024-01-02/2024-01-02');
+  });
+
+  it('fills {{ds}} and {{hour}} with the period that has just ended, given the schedule and time zone', () => {
+    // GIVEN a daily schedule at 00:00 and a run a few seconds after midnight
+    const daily = ['check', '--reference', 'ref.csv', '--current', 's3://b/dt={{ds}}/hour={{hour}}/x.csv', '--schedule', '0 0 * * *'];
+    const parsed = parseArgs([...daily, '--now', '2024-06-02T00:00:07Z'], {}, now);
+    // THEN it reads yesterday (the day that has just ended), not the day just begun
+    expect(!parsed.help && [parsed.check.current, parsed.period.ds]).toEqual(['s3://b/dt=2024-06-01/hour=00/x.csv', '2024-06-01']);
+    // AND in the CronJob's time zone: 00:00 in Berlin is 22:00 UTC the day before
+    const berlin = parseArgs([...daily, '--time-zone', 'Europe/Berlin', '--now', '2024-06-01T22:00:05Z'], {}, now);
+    expect(!berlin.help && berlin.check.current).toBe('s3://b/dt=2024-06-01/hour=00/x.csv');
+    // AND --periods-back 2 reads the day before that, 0 the day the run starts
+    const two = parseArgs([...daily, '--periods-back', '2', '--now', '2024-06-02T00:00:07Z'], {}, now);
+    const zero = parseArgs([...daily, '--periods-back', '0', '--now', '2024-06-02T00:00:07Z'], {}, now);
+    expect([!two.help && two.period.ds, !zero.help && zero.period.ds]).toEqual(['2024-05-31', '2024-06-02']);
+    // AND --date still wins, with an hour when {{hour}} is used
+    const dated = parseArgs([...daily, '--date', '2024-05-20T13'], {}, now);
+    expect(!dated.help && dated.check.current).toBe('s3://b/dt=2024-05-20/hour=13/x.csv');
+    expect(() => parseArgs([...daily, '--date', '2024-05-20'], {}, now)).toThrow('uses {{hour}}, but --date gives no hour');
   });
 
   it('reads methods and thresholds per method and per feature, and the environment for S3 and MLflow', () => {
@@ -85,6 +105,13 @@ describe('command line', () => {
     [['--sample', '0'], /--sample "0" is not a whole number of rows >= 1/],
     [['--seed', '4'], /--seed only makes sense with --sample/],
     [['--date', '2024-13-45'], /--date "2024-13-45" is not a date/],
+    [['--date', '2024-05-31T24'], /--date "2024-05-31T24" is not a date/],
+    [['--schedule', '0 0 * *'], /--schedule "0 0 \* \*": "0 0 \* \*" has 4 fields/],
+    [['--schedule', '0 0 30 2 *'], /does not fire 2 times/],
+    [['--time-zone', 'Mars/Olympus'], /time zone "Mars\/Olympus" is not an IANA time zone/],
+    [['--periods-back', '1'], /--periods-back only makes sense with --schedule/],
+    [['--schedule', '@daily', '--periods-back', '-1'], /--periods-back "-1" is not a whole number from 0 to 1000/],
+    [['--now', 'yesterday'], /--now "yesterday" is not a time like/],
     [['--format', 'xlsx'], /--format "xlsx" is not one of csv, jsonl, parquet/],
     [['--threshold', 'ks=-1'], /--threshold: "ks=-1" is not a threshold >= 0/],
     [['--json=yes'], /--json takes no value/],

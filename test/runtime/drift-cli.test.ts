@@ -50,7 +50,7 @@ function expectEvidentlyResult(output: Record<string, unknown>): void {
 }
 
 /** A failed run: the exit code, nothing on stdout (so no "drifted": false anywhere), a message on stderr. */
-function expectFailure(run: DriftRun, code: 1 | 2, message: RegExp): void {
+function expectFailure(run: DriftRun, code: 1 | 2 | 3, message: RegExp): void {
   expect({ code: run.code, stdout: run.stdout }).toEqual({ code, stdout: '' });
   expect(run.stderr).toMatch(message);
 }
@@ -163,10 +163,14 @@ describe('mlops-drift check (bundled)', () => {
       expectEvidentlyResult(output);
       expect(seen.sort()).toEqual(['/data/current.csv.gz', '/data/reference.csv']);
 
-      // AND a 404 is an input error (exit 2) naming the URL
+      // AND a 404 on the current data is "not there yet" (exit 3) naming the URL
       const missing = await runDrift(program, ['check', '--reference', `http://127.0.0.1:${port}/data/reference.csv`,
         '--current', `http://127.0.0.1:${port}/data/none.csv`, ...featureArgs, '--json']);
-      expectFailure(missing, 2, /GET http:\/\/127\.0\.0\.1:\d+\/data\/none\.csv: 404/);
+      expectFailure(missing, 3, /current dataset http:\/\/127\.0\.0\.1:\d+\/data\/none\.csv is not there \(yet\): GET http:\/\/127\.0\.0\.1:\d+\/data\/none\.csv: 404/);
+      // AND on the reference it is bad input (exit 2): the reference never arrives later
+      const noReference = await runDrift(program, ['check', '--reference', `http://127.0.0.1:${port}/data/none.csv`,
+        '--current', `http://127.0.0.1:${port}/data/current.csv.gz`, ...featureArgs, '--json']);
+      expectFailure(noReference, 2, /GET http:\/\/127\.0\.0\.1:\d+\/data\/none\.csv: 404/);
     } finally {
       await closeServer(server);
     }
@@ -196,6 +200,22 @@ describe('mlops-drift check (bundled)', () => {
     const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--features', 'a',
       '--label', 'b', '--prediction', 'p', '--task', 'regression', '--json']);
     expectFailure(run, 2, new RegExp(`${current.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4:3: column "b": "x y" is not a number`));
+  });
+
+  it('exits 3 when the current file or partition is not there (yet), and 2 when the reference is missing', async () => {
+    const reference = path.join(E2E, 'reference.csv');
+    const file = path.join(tmp.dir, 'dt=2024-06-01', 'current.csv');
+    const glob = path.join(tmp.dir, 'dt=2024-06-01', '*.csv');
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', file, ...featureArgs, '--json']), 3,
+      /current dataset .*current\.csv is not there \(yet\): .*current\.csv: no such file/);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', glob, ...featureArgs, '--json']), 3,
+      /is not there \(yet\): .*cannot list/);
+    fs.mkdirSync(path.dirname(file));
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', glob, ...featureArgs, '--json']);
+    expectFailure(run, 3, /is not there \(yet\): .*\*\.csv: no file matches/);
+    expect(run.stderr).toMatch(/"event":"failed","exitCode":3/);
+    expectFailure(await runDrift(program, ['check', '--reference', file, '--current', reference, ...featureArgs, '--json']), 2,
+      /current\.csv: no such file/);
   });
 
   it('fails on a missing column, naming the file and the columns it has (exit 2)', async () => {

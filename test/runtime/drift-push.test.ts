@@ -51,7 +51,7 @@ describe('mlops-drift --pushgateway (real prometheus-pushgateway)', () => {
 
     // THEN every contract family is there, labelled with the grouping key, with the printed values
     expect([...metrics.types.keys()].sort()).toEqual([
-      'mlops_drift_check_duration_seconds', 'mlops_drift_dataset_drifted', 'mlops_drift_detected',
+      'mlops_drift_check_duration_seconds', 'mlops_drift_data_missing', 'mlops_drift_dataset_drifted', 'mlops_drift_detected',
       'mlops_drift_last_success_timestamp_seconds', 'mlops_drift_p_value', 'mlops_drift_rows', 'mlops_drift_share',
       'mlops_drift_statistic', 'mlops_model_quality',
     ]);
@@ -78,11 +78,36 @@ describe('mlops-drift --pushgateway (real prometheus-pushgateway)', () => {
     }
   });
 
+  it('flags a run whose current data is not there yet (exit 3) and keeps the last verdict, until a run checks again', async () => {
+    const late = (current: string) => ['check', '--reference', path.join(E2E, 'reference.csv'), '--current', current,
+      '--features', 'amount,channel', '--pushgateway', pushgateway.url, '--namespace', 'mlops', '--model', 'late', '--json'];
+    const group = { ...GROUP, model: 'late' };
+    // GIVEN a run that checked
+    expect((await runDrift(program, late(path.join(E2E, 'current.csv')))).code).toBe(0);
+    const checked = await driftMetrics(pushgateway.url);
+    const lastSuccess = checked.value('mlops_drift_last_success_timestamp_seconds', group);
+    expect(checked.value('mlops_drift_data_missing', group)).toBe(0);
+
+    // WHEN the next run finds no current data
+    const run = await runDrift(program, late(path.join(E2E, 'dt=2099-01-01', 'current.csv')));
+
+    // THEN it exits 3 with nothing on stdout, and flags the group without touching the last verdict
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 3, stdout: '' });
+    const missing = await driftMetrics(pushgateway.url);
+    expect(missing.value('mlops_drift_data_missing', group)).toBe(1);
+    expect(missing.value('mlops_drift_last_success_timestamp_seconds', group)).toBe(lastSuccess);
+    expect(missing.value('mlops_drift_detected', { ...group, feature: 'amount', method: 'ks' })).toBe(checked.value('mlops_drift_detected', { ...group, feature: 'amount', method: 'ks' }));
+
+    // AND the next run that checks clears the flag
+    expect((await runDrift(program, late(path.join(E2E, 'current.csv')))).code).toBe(0);
+    expect((await driftMetrics(pushgateway.url)).value('mlops_drift_data_missing', group)).toBe(0);
+  });
+
   it('replaces the whole group on the next push, so dropped features do not linger', async () => {
     expect((await runDrift(program, args(e2e.features))).code).toBe(0);
     expect((await runDrift(program, args(['amount']))).code).toBe(0);
     const metrics = await driftMetrics(pushgateway.url);
-    const features = metrics.samples.filter((s) => s.name === 'mlops_drift_detected').map((s) => s.labels.feature);
+    const features = metrics.samples.filter((s) => s.name === 'mlops_drift_detected' && s.labels.model === 'fraud-detector').map((s) => s.labels.feature);
     expect(features).toEqual(['amount']);
   });
 

@@ -22,8 +22,9 @@ export interface DriftDataBinding {
 export class DriftData {
   /**
    * A CSV, JSON Lines or Parquet location: `s3://bucket/key`, `http(s)://...`, or an MLflow
-   * run artifact `runs:/<run id>/<path>`. `{{ds}}` is replaced by the run's date (UTC,
-   * YYYY-MM-DD), e.g. `s3://lake/fraud/dt={{ds}}/*.parquet`.
+   * run artifact `runs:/<run id>/<path>`. `{{ds}}` (YYYY-MM-DD) and `{{hour}}` (HH) are
+   * replaced by the start of the schedule period that has just ended, in the monitor's time
+   * zone, e.g. `s3://lake/fraud/dt={{ds}}/*.parquet` (a daily run at 00:00 reads yesterday).
    */
   public static uri(uri: string): DriftData {
     return new DriftData(uri, undefined);
@@ -50,16 +51,16 @@ export class DriftData {
       throw invalidProp(kind, scope, field, uri, 'is empty', 'give the dataset location');
     }
     if (this.model === undefined) {
-      const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01'));
+      const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01').replace(/\{\{hour\}\}/g, '00'));
       if (!ok) {
         throw invalidProp(kind, scope, field, uri, 'is not a dataset location the checker can read from a pod',
           'use s3://bucket/key, http(s)://..., runs:/<run id>/<path> or DriftData.registryModel(...)');
       }
     }
     const templates = uri.match(/\{\{[^}]*\}\}/g) ?? [];
-    const unknown = templates.filter((t) => t !== '{{ds}}');
+    const unknown = templates.filter((t) => t !== '{{ds}}' && t !== '{{hour}}');
     if (unknown.length > 0) {
-      throw invalidProp(kind, scope, field, uri, `uses ${unknown.join(', ')}`, 'the only template variable is {{ds}} (the run date, YYYY-MM-DD)');
+      throw invalidProp(kind, scope, field, uri, `uses ${unknown.join(', ')}`, 'the template variables are {{ds}} (the period\'s date, YYYY-MM-DD) and {{hour}} (its hour, HH)');
     }
     if (this.model !== undefined && this.model.registry === undefined) {
       throw invalidProp(kind, scope, field, uri, 'names a registry model without its registry', 'use DriftData.registryModel(registry.model(...))');

@@ -4,7 +4,7 @@ import { shortestPeriodSeconds } from './cron-schedule';
 import { DriftData, DriftDataBinding, isHttpUrl } from './drift-data';
 import { IDriftMonitor } from './interfaces';
 import { IPushgateway, Pushgateway } from './pushgateway';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_FLAGS } from '../../contract';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_EXIT_CODES, CHECKER_FLAGS } from '../../contract';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { requireCpuPair, requireSecretRef, requireSeconds } from '../core/prop-checks';
@@ -83,12 +83,21 @@ export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' |
   readonly modelService: IModelService;
   /** The dataset the model was trained or validated on. */
   readonly reference: DriftData;
-  /** Production data of the period, usually a `{{ds}}` template. */
+  /**
+   * Production data of one schedule period, usually a template: `{{ds}}` (YYYY-MM-DD) and
+   * `{{hour}}` (HH) name the start of the period that has just ended, as Airflow's `ds`.
+   */
   readonly current: DriftData;
   /** When checks run. @default Cron.hourly() */
   readonly schedule?: Cron;
-  /** IANA time zone of the schedule. @default 'Etc/UTC' */
+  /** IANA time zone of the schedule, and of `{{ds}}` and `{{hour}}`. @default 'Etc/UTC' */
   readonly timeZone?: string;
+  /**
+   * Which schedule period a run reads: 1 the one that has just ended (a daily run at 00:00
+   * reads yesterday), 2 the one before (data that lands a period late), 0 the period the
+   * run starts. @default 1
+   */
+  readonly dataPeriodsBack?: number;
   /** Name of the CronJob. @default - `<model service name>-drift` */
   readonly name?: string;
   /** Columns to check. @default - every column both datasets share, except label and prediction */
@@ -127,7 +136,7 @@ export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' |
   readonly startingDeadline?: Duration;
   /** Longest one run may take before it is stopped. @default - the schedule period, at most 1 hour */
   readonly activeDeadline?: Duration;
-  /** Retries of a failed run (bad input is never retried). @default 2 */
+  /** Retries of a failed run, including current data not there yet (exit 3); bad input (exit 2) is never retried. @default 2 */
   readonly backoffLimit?: number;
   /** Finished jobs kept for inspection. @default 3 */
   readonly successfulJobsHistoryLimit?: number;
@@ -154,6 +163,7 @@ interface Schedule {
   readonly schedule: Cron;
   readonly periodSeconds: number;
   readonly timeZone: string;
+  readonly periodsBack: number;
   readonly startingDeadline: number;
   readonly activeDeadline: number;
   readonly backoffLimit: number;
@@ -231,7 +241,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     // ---- build and emit (the chart's Pushgateway first, when this is its first user)
     const pushgateway = p.pushgateway ?? Pushgateway.of(this);
     this.pushgatewayJob = pushgateway.serviceName;
-    this.checkerArgs = this.args(p, check, pushgateway);
+    this.checkerArgs = this.args(p, check, schedule, pushgateway);
     const env = this.env(p, check, pods);
     const { labels } = workloadLabels(this.name, 'drift-check', pods.extraLabels);
     const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels };
@@ -254,8 +264,15 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
             activeDeadlineSeconds: schedule.activeDeadline,
             ...(this.shardCount > 1 ? { completionMode: 'Indexed', completions: this.shardCount, parallelism: this.shardCount } : {}),
             // Exit 2 is bad input or usage: retrying cannot fix it, so the job fails at once.
-            // (onPodConditions is required by the 1.28 schema; empty means "match on exit codes only".)
-            podFailurePolicy: { rules: [{ action: 'FailJob', onExitCodes: { containerName: CONTAINER, operator: 'In', values: [2] }, onPodConditions: [] }] },
+            // Exit 3 is current data not there yet: retried (counted against backoffLimit),
+            // as is exit 1 by default. (onPodConditions is required by the 1.28 schema; empty
+            // means "match on exit codes only".)
+            podFailurePolicy: {
+              rules: [
+                { action: 'FailJob', onExitCodes: { containerName: CONTAINER, operator: 'In', values: [CHECKER_EXIT_CODES.badInput] }, onPodConditions: [] },
+                { action: 'Count', onExitCodes: { containerName: CONTAINER, operator: 'In', values: [CHECKER_EXIT_CODES.dataMissing] }, onPodConditions: [] },
+              ],
+            },
             template: {
               metadata: { labels, annotations: { [DRIFT_CHECKER_HASH_ANNOTATION]: bundle.sha256 } },
               spec: {
@@ -309,6 +326,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     }
     return {
       schedule, periodSeconds, timeZone, startingDeadline, activeDeadline,
+      periodsBack: requireInteger(KIND, this, 'dataPeriodsBack', p.dataPeriodsBack ?? 1, 0, 100),
       backoffLimit: requireInteger(KIND, this, 'backoffLimit', p.backoffLimit ?? 2, 0, 10),
       successfulHistory: requireInteger(KIND, this, 'successfulJobsHistoryLimit', p.successfulJobsHistoryLimit ?? 3, 0, 100),
       failedHistory: requireInteger(KIND, this, 'failedJobsHistoryLimit', p.failedJobsHistoryLimit ?? 3, 0, 100),
@@ -391,9 +409,12 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
   // ---- build -------------------------------------------------------------------------------
 
   /** The checker's command line (`mlops-drift check ...`, src/contract.ts CHECKER_FLAGS). */
-  private args(p: DriftMonitorProps, c: Check, pushgateway: IPushgateway): string[] {
+  private args(p: DriftMonitorProps, c: Check, s: Schedule, pushgateway: IPushgateway): string[] {
     const f = CHECKER_FLAGS;
     const args = [CHECKER_COMMAND, ...flag(f.reference, c.reference.uri), ...flag(f.current, c.current.uri)];
+    // The checker finds the period that has just ended from the CronJob's own schedule and zone.
+    args.push(...flag(f.schedule, s.schedule.expressionString), ...flag(f.timeZone, s.timeZone));
+    if (s.periodsBack !== 1) args.push(...flag(f.periodsBack, String(s.periodsBack)));
     if (c.features) args.push(...flag(f.features, c.features.join(',')));
     if (c.categorical) args.push(...flag(f.categorical, c.categorical.join(',')));
     args.push(...flag(f.method, c.test.method));

@@ -1,5 +1,5 @@
 import { type LoadOptions, loadTable, peekColumns } from './io/dataset';
-import { InputError } from './errors';
+import { DataMissingError, InputError, NotFoundError } from './errors';
 import { type QualityMetrics, type Task, classKey, classificationMetrics, regressionMetrics } from './stats/quality';
 import { type FeatureSamples, categoricalFeature, distinctSorted, numericFeature } from './stats/samples';
 import { sortFloat64 } from './stats/sort';
@@ -107,7 +107,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   if (reference.rows === 0) throw new InputError(`reference dataset ${options.reference} has no rows`);
   // A feature the reference made categorical is read as text in the current data from the start.
   const currentRequests = requests.map((r) => (r.kind === 'auto' && reference.columns.get(r.name)!.kind === 'text' ? { name: r.name, kind: 'text' as const } : r));
-  const loaded = await loadTable(options.current, currentRequests, dictionaries, { ...load, sampling: seeded(options.sampling, 2) });
+  const loaded = await loadCurrent(options.current, () => loadTable(options.current, currentRequests, dictionaries, { ...load, sampling: seeded(options.sampling, 2) }));
   if (loaded.rows === 0) throw new InputError(`current dataset ${options.current} has no rows`);
   const [referenceTable, current] = unifyInferred(reference, loaded, requests, dictionaries);
 
@@ -179,6 +179,22 @@ function inferredCategorical(features: readonly string[], reference: Table, curr
     else if (cur) out[f] = { dataset: 'current', ...cur };
   }
   return out;
+}
+
+/**
+ * The current dataset, where a missing object means "not there yet" (exit 3, retried) rather
+ * than bad input: a scheduled check may start before its period's data has landed. A missing
+ * reference, or a missing MLflow artifact (logged once, never late), stays bad input.
+ */
+async function loadCurrent(uri: string, load: () => Promise<Table>): Promise<Table> {
+  try {
+    return await load();
+  } catch (err) {
+    if (err instanceof NotFoundError && !/^(runs|models):\//.test(uri)) {
+      throw new DataMissingError(`current dataset ${uri} is not there (yet): ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Each dataset gets its own stream of random numbers from the one seed. */

@@ -8,6 +8,7 @@ import type { Task } from './stats/quality';
 import { s3Settings } from './io/s3';
 import type { Format } from './io/sources';
 import { METHODS, type DriftMethod } from './stats/stattests';
+import { type DataPeriod, dataPeriod, renderTemplate, wallClock } from './schedule';
 
 /** The command line of `mlops-drift check` (flags: CHECKER_FLAGS in src/contract.ts; docs/architecture.md, "Contracts"). */
 export const USAGE = `usage: mlops-drift check --reference <uri> --current <uri> [options]
@@ -15,8 +16,9 @@ export const USAGE = `usage: mlops-drift check --reference <uri> --current <uri>
 Compares a current dataset with a reference dataset feature by feature and prints the result.
 A URI is a path (a * or ? wildcard allowed in the last segment), http(s)://..., s3://bucket/key,
 runs:/<run_id>/<artifact path>, or models:/<name>@<alias> (the reference dataset logged under
-the artifact directory reference/ of the model version's run). {{ds}} in a URI becomes the
-run date (UTC, YYYY-MM-DD).
+the artifact directory reference/ of the model version's run). {{ds}} in a URI becomes a
+date (YYYY-MM-DD) and {{hour}} an hour (00-23): with --schedule, those of the start of the
+schedule period that has just ended (as Airflow's ds); without, the run's own date and hour.
 
   --features a,b          features to test (default: every reference column except label/prediction)
   --categorical c,d       columns that hold categories; every other feature is categorical when
@@ -38,7 +40,15 @@ run date (UTC, YYYY-MM-DD).
   --s3-endpoint url       S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL);
                           credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
   --tracking-uri url      MLflow tracking server for runs:/ and models:/ (default: MLFLOW_TRACKING_URI)
-  --date YYYY-MM-DD       the date {{ds}} stands for (default: today, UTC)
+  --schedule "m h dom mon dow"
+                          the CronJob's schedule: {{ds}}/{{hour}} name the period that has just
+                          ended (a daily run at 00:00 reads yesterday)
+  --time-zone tz          IANA time zone of the schedule and of {{ds}} (default Etc/UTC)
+  --periods-back n        with --schedule: 1 (default) the period just ended, 2 the one before,
+                          0 the period the run starts
+  --date YYYY-MM-DD[THH]  the date (and hour) {{ds}} ({{hour}}) stand for, instead of the above
+  --now time              the run time (ISO 8601, e.g. 2024-06-02T00:00:05Z) instead of the
+                          clock, for tests and reruns
   --pushgateway url --namespace ns --model name
                           push the drift metrics to a Pushgateway (all three together)
   --shard-index i --shard-count n
@@ -46,10 +56,13 @@ run date (UTC, YYYY-MM-DD).
                           Indexed Job); pushes go to the group with shard="i" added
   --json                  print one JSON object instead of a table
 
-Exit status: 0 when the check ran (drift or not), 2 on bad input or usage, 1 on any other failure.`;
+Exit status: 0 when the check ran (drift or not), 2 on bad input or usage, 3 when the current
+dataset is not there (yet: a 404, no such file, nothing matching), 1 on any other failure.`;
 
 export interface CliOptions {
   readonly check: CheckOptions;
+  /** What {{ds}} and {{hour}} stood for, and why. */
+  readonly period: DataPeriod;
   readonly push?: PushTarget;
   readonly json: boolean;
 }
@@ -83,10 +96,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   };
   const list = (name: string) => (values.get(name) ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-  const date = values.get(F.date) ?? now.toISOString().slice(0, 10);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
-    throw usage(`--${F.date} ${JSON.stringify(date)} is not a date like 2024-05-31`);
-  }
+  const period = runPeriod(values, now);
   const { method, featureMethods } = parseMethod(values.get(F.method));
   const { threshold, methodThresholds } = parseThreshold(values.get(F.threshold));
 
@@ -126,12 +136,13 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   return {
     help: false,
     json: flags.has(F.json),
+    period,
     push: values.has(F.pushgateway)
       ? { url: values.get(F.pushgateway)!, namespace: required(F.namespace), model: required(F.model), ...(shard ? { shard: shard.index } : {}) }
       : undefined,
     check: {
-      reference: renderTemplate(required(F.reference), date),
-      current: renderTemplate(required(F.current), date),
+      reference: renderTemplate(required(F.reference), period),
+      current: renderTemplate(required(F.current), period),
       features,
       categorical: list(F.categorical),
       method,
@@ -152,9 +163,26 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
   };
 }
 
-/** Replaces {{ds}} (spaces allowed inside the braces) with the run date. */
-export function renderTemplate(uri: string, date: string): string {
-  return uri.replace(/\{\{\s*ds\s*\}\}/g, date);
+/** {{ds}} and {{hour}}: from --date, or from the schedule (or the run time) in the time zone. */
+function runPeriod(values: ReadonlyMap<string, string>, clock: Date): DataPeriod {
+  const timeZone = values.get(F.timeZone) ?? 'Etc/UTC';
+  const periodsBack = number(F.periodsBack, values.get(F.periodsBack), 1, (x) => Number.isInteger(x) && x >= 0 && x <= 1000, 'a whole number from 0 to 1000');
+  if (values.has(F.periodsBack) && !values.has(F.schedule)) throw usage(`--${F.periodsBack} only makes sense with --${F.schedule}`);
+  const nowText = values.get(F.now);
+  const now = nowText === undefined ? clock : new Date(nowText);
+  if (nowText !== undefined && (!/^\d{4}-\d{2}-\d{2}T/.test(nowText) || Number.isNaN(now.getTime()))) {
+    throw usage(`--${F.now} ${JSON.stringify(nowText)} is not a time like 2024-06-02T00:00:05Z`);
+  }
+  wallClock(now, timeZone); // a bad zone is bad input even when --date makes it unused
+  const date = values.get(F.date);
+  if (date !== undefined) {
+    const match = /^(\d{4}-\d{2}-\d{2})(?:T(\d{2}))?$/.exec(date);
+    if (!match || Number.isNaN(Date.parse(`${match[1]}T00:00:00Z`)) || (match[2] !== undefined && Number(match[2]) > 23)) {
+      throw usage(`--${F.date} ${JSON.stringify(date)} is not a date like 2024-05-31 (or 2024-05-31T13 with an hour)`);
+    }
+    return { ds: match[1], hour: match[2], source: `--${F.date}` };
+  }
+  return dataPeriod({ schedule: values.get(F.schedule), timeZone, periodsBack, now });
 }
 
 /**

@@ -1,12 +1,12 @@
 import { type CheckResult, runCheck } from './check';
 import { type CliOptions, USAGE, parseArgs } from './cli';
-import { exitCodeOf } from './errors';
-import { pushMetrics, renderMetrics } from './push';
+import { DataMissingError, exitCodeOf } from './errors';
+import { type PushTarget, pushMetrics, renderDataMissing, renderMetrics } from './push';
 
 /**
  * `mlops-drift check ...`: runs the check, pushes the metrics when asked, then prints the
  * result. The order matters: nothing reaches stdout until every step succeeded, so a run
- * that fails (exit 1 or 2) never leaves a "drifted": false behind for anyone to read.
+ * that fails (exit 1, 2 or 3) never leaves a "drifted": false behind for anyone to read.
  * Progress and failures are JSON lines on stderr.
  */
 export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -30,6 +30,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     log('checked', {
       reference: options.check.reference,
       current: options.check.current,
+      period: options.period,
       rows: result.rows,
       rowsRead: result.rowsRead,
       missing: result.missing,
@@ -49,9 +50,20 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
     return 0;
   } catch (err) {
     const code = exitCodeOf(err);
-    log('failed', { exitCode: code, error: (err as Error).message }, 'error');
+    log('failed', { exitCode: code, error: (err as Error).message, current: options.check.current, period: options.period }, 'error');
     process.stderr.write(`mlops-drift: ${(err as Error).message}\n`);
+    if (err instanceof DataMissingError && options.push) await reportDataMissing(options.push);
     return code;
+  }
+}
+
+/** Sets mlops_drift_data_missing to 1 for the group; a push that fails is logged, and the run still exits 3. */
+async function reportDataMissing(target: PushTarget): Promise<void> {
+  try {
+    await pushMetrics(target, renderDataMissing(), { method: 'POST' });
+    log('pushed', { pushgateway: target.url, namespace: target.namespace, model: target.model, dataMissing: true, ...(target.shard !== undefined ? { shard: target.shard } : {}) });
+  } catch (err) {
+    log('push failed', { error: (err as Error).message }, 'error');
   }
 }
 

@@ -59,6 +59,8 @@ export function renderMetrics(result: CheckResult, durationSeconds: number, nowS
     DRIFT_DATASETS.map((dataset): [Record<string, string>, number] => [{ [LABELS.dataset]: dataset }, result.rows[dataset]]));
   family(DRIFT_METRICS.lastSuccessTimestampSeconds, 'When the last drift check completed.', [[{}, nowSeconds]]);
   family(DRIFT_METRICS.checkDurationSeconds, 'How long the last drift check took.', [[{}, durationSeconds]]);
+  // PUT replaces the group: a run that checked clears the flag of an earlier one that found no data.
+  family(DRIFT_METRICS.dataMissing, '1 when the last run found no current data (exit 3), else 0.', [[{}, 0]]);
   if (result.quality) {
     family(DRIFT_METRICS.modelQuality, 'Model quality on the current data with labels.',
       Object.entries(result.quality).map(([metric, value]): [Record<string, string>, number] => [{ [LABELS.metric]: metric }, value]));
@@ -66,7 +68,19 @@ export function renderMetrics(result: CheckResult, durationSeconds: number, nowS
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * What a run that found no current data pushes: the flag alone, sent with POST, which replaces
+ * only the metrics of the same name in the group. The last real verdict and its
+ * mlops_drift_last_success_timestamp_seconds stay as they were (no "no drift" for this
+ * period), so the staleness alert still fires if the data never comes.
+ */
+export function renderDataMissing(): string {
+  return `${[...familyHeader(DRIFT_METRICS.dataMissing, 'gauge', '1 when the last run found no current data (exit 3), else 0.'), sampleLine(DRIFT_METRICS.dataMissing, {}, 1)].join('\n')}\n`;
+}
+
 export interface PushOptions {
+  /** PUT (default) replaces the whole group; POST only the metrics of the same names. */
+  readonly method?: 'PUT' | 'POST';
   /** Attempts in all (network errors and 5xx are retried). */
   readonly attempts?: number;
   /** First backoff in ms; doubles after each failure. */
@@ -86,7 +100,7 @@ export async function pushMetrics(target: PushTarget, body: string, options: Pus
     try {
       // One attempt per call: the backoff schedule here is the push's own.
       const response = await httpRequest(url, {
-        method: 'PUT', body, attempts: 1, timeoutMs: options.timeoutMs ?? 10_000,
+        method: options.method ?? 'PUT', body, attempts: 1, timeoutMs: options.timeoutMs ?? 10_000,
         headers: { 'content-type': TEXT_FORMAT_CONTENT_TYPE },
       });
       await readText(response);

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { InputError, RunError } from '../errors';
+import { InputError, NotFoundError, RunError } from '../errors';
 
 /**
  * The HTTP the checker needs (data sources, MLflow, S3, Pushgateway) on node:http, so the
@@ -35,6 +35,9 @@ export async function httpRequest(url: string, request: HttpRequest = {}): Promi
       if (status < 400) return response;
       const body = await readText(response, 2000).catch(() => '');
       const what = `${request.method ?? 'GET'} ${request.label ?? url}: ${status} ${response.statusMessage ?? ''}${body ? ` (${body.trim().slice(0, 300)})` : ''}`;
+      // A missing object is told apart (the current dataset may not have landed yet); a
+      // missing S3 bucket is a configuration error like any other 4xx.
+      if (status === 404 && !/<Code>NoSuchBucket<\/Code>/.test(body)) throw new NotFoundError(what);
       if (status < 500) throw new InputError(what);
       lastError = new RunError(what);
     } catch (err) {

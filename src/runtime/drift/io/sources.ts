@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { InputError, RunError } from '../errors';
+import { InputError, NotFoundError, RunError } from '../errors';
 import { httpRequest, readBytes } from './http';
 import { type MlflowSettings, mlflowHeaders, proxyList, proxyUrl, resolveMlflowUri } from './mlflow';
 import { type S3Settings, parseS3Uri, s3Get, s3List } from './s3';
@@ -71,18 +71,20 @@ function resolveLocal(file: string): DataObject[] {
     try {
       entries = fs.readdirSync(dir);
     } catch (err) {
-      throw new InputError(`${file}: cannot list ${dir}: ${(err as Error).message}`);
+      const Missing = (err as NodeJS.ErrnoException).code === 'ENOENT' ? NotFoundError : InputError;
+      throw new Missing(`${file}: cannot list ${dir}: ${(err as Error).message}`);
     }
     const pattern = globRegExp(base);
     const matches = entries.filter((e) => pattern.test(e)).sort().map((e) => path.join(dir, e));
-    if (matches.length === 0) throw new InputError(`${file}: no file matches`);
+    if (matches.length === 0) throw new NotFoundError(`${file}: no file matches`);
     return matches.map(localObject);
   }
   try {
     if (fs.statSync(file).isDirectory()) throw new InputError(`${file} is a directory; name a file or a pattern like ${path.join(file, '*.parquet')}`);
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${file}: no such file`);
+    throw new InputError(`${file}: ${(err as Error).message}`);
   }
   return [localObject(file)];
 }
@@ -175,7 +177,7 @@ async function resolveS3(uri: string, settings: S3Settings): Promise<DataObject[
     const pattern = globRegExp(base === '' ? '*' : base);
     const listed = await s3List(settings, bucket, dir);
     keys = listed.filter((k) => k.startsWith(dir) && pattern.test(k.slice(dir.length)) && (base !== '' || SUPPORTED(k))).sort();
-    if (keys.length === 0) throw new InputError(`${uri}: no object matches`);
+    if (keys.length === 0) throw new NotFoundError(`${uri}: no object matches`);
   }
   return keys.map((k) => s3Object(settings, bucket, k));
 }
