@@ -141,7 +141,7 @@ describe('Pushgateway payload', () => {
   it('escapes label values and writes +Inf for an infinite statistic', () => {
     const text = renderMetrics({
       features: [{ feature: 'say "hi"\\\n', method: 'chisquare', statistic: Infinity, pValue: 0, threshold: 0.05, drifted: true }],
-      driftShare: 1, drifted: true, rows: { reference: 1, current: 2 }, rowsRead: { reference: 1, current: 2 }, missing: {}, inferredCategorical: {},
+      driftShare: 1, drifted: true, rows: { reference: 1, current: 2 }, rowsRead: { reference: 1, current: 2 }, missing: {}, inferredCategorical: {}, mostlyDistinct: [],
     }, 0.5, 1700000000);
     expect(text).toContain('mlops_drift_statistic{feature="say \\"hi\\"\\\\\\n",method="chisquare"} +Inf\n');
     expect(text).not.toContain('mlops_model_quality');
@@ -212,6 +212,13 @@ describe('inferred categorical features', () => {
       expect(inferred.inferredCategorical).toEqual({ plan: { dataset, row: 31, value: 'team' } });
       expect(listed.inferredCategorical).toEqual({});
     }
+  });
+
+  it('names inferred categorical features whose values are mostly distinct (an id column), for the log', async () => {
+    const reference = csv('reference.csv', 'id,plan', Array.from({ length: 40 }, (_, i) => `u${i},${['a', 'b'][i % 2]}`));
+    const current = csv('current.csv', 'id,plan', Array.from({ length: 30 }, (_, i) => `u${i + 100},${['a', 'b'][i % 2]}`));
+    const result = await runCheck({ ...base, reference, current, categorical: [] });
+    expect(result.mostlyDistinct).toEqual(['id']);
   });
 
   it('lets --categorical win over numbers, and gives a numeric feature listed nowhere the numeric tests', async () => {

@@ -76,6 +76,12 @@ export interface CheckResult {
    * column shows here).
    */
   readonly inferredCategorical: Readonly<Record<string, { readonly dataset: 'reference' | 'current'; readonly row: number; readonly value: string }>>;
+  /**
+   * Categorical features whose current values are mostly distinct (over half of the rows),
+   * such as identifiers, timestamps or free text: Evidently would not test them as
+   * categories, and nearly every value is new, so they nearly always "drift". For the log.
+   */
+  readonly mostlyDistinct: readonly string[];
   readonly quality?: QualityMetrics;
 }
 
@@ -120,6 +126,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   // One sort scratch for every column, instead of a fresh one per sort.
   let scratch: Float64Array | undefined;
   const sortScratch = () => (scratch ??= new Float64Array(Math.max(referenceTable.rows, current.rows)));
+  const mostlyDistinct: string[] = [];
   const scored = features.map((name) => {
     const { samples, missingRef, missingCur } = featureSamples(name, referenceTable, current, options, sortScratch);
     missing[name] = { reference: missingRef, current: missingCur };
@@ -134,6 +141,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     }
     const outcome = runTest(method, samples);
     const threshold = options.methodThresholds[method] ?? options.threshold ?? info.defaultThreshold;
+    if (samples.type === 'categorical' && !samples.numeric && samples.nCur > 1 && samples.distinct() > samples.nCur / 2) mostlyDistinct.push(name);
     return { feature: name, method, outcome, threshold };
   });
 
@@ -148,6 +156,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     rowsRead: { reference: reference.rowsRead, current: current.rowsRead },
     missing,
     inferredCategorical: inferredCategorical(features, reference, loaded),
+    mostlyDistinct,
     ...(quality ? { quality } : {}),
   };
 }

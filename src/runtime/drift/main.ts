@@ -42,6 +42,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
       ...(result.quality ? { quality: result.quality } : {}),
       durationSeconds,
     });
+    if (result.mostlyDistinct.length > 0) {
+      log('mostly distinct', {
+        features: result.mostlyDistinct,
+        hint: 'more than half of the current values of these categorical features are distinct (an identifier, a timestamp, free text?), so they nearly always drift; leave them out with --features',
+      }, 'warn');
+    }
     if (options.push) {
       await pushMetrics(options.push, renderMetrics(result, durationSeconds, Date.now() / 1000));
       log('pushed', { pushgateway: options.push.url, namespace: options.push.namespace, model: options.push.model, ...(options.push.shard !== undefined ? { shard: options.push.shard } : {}) });
