@@ -211,7 +211,31 @@ describe('PrometheusAlerts', () => {
     const [drop] = alertRules(synth(chart), 'ModelTrafficDrop');
     expect(drop.expr).toContain('< 0.3 * (model:mlops_inference_requests:rate_1h{namespace="mlops",model="fraud-detector"} offset 5m)');
     expect(drop.expr).toContain('(model:mlops_inference_requests:rate_1h{namespace="mlops",model="fraud-detector"} offset 5m) >= 5');
-    expect(drop.expr).toContain('or\n  (model:mlops_inference_requests:rate_1h{namespace="mlops",model="fraud-detector"} offset 5m) * 0');
+    expect(drop.expr).toContain('or\n    (model:mlops_inference_requests:rate_1h{namespace="mlops",model="fraud-detector"} offset 5m) * 0');
+  });
+
+  test('keeps alerting through an outage until the model has had no traffic for trafficDropRetireAfter', () => {
+    // GIVEN a retirement window of 6 hours
+    const { chart } = stack({}, { trafficDropMinRate: 5, trafficDropRetireAfter: Duration.hours(6) });
+
+    // WHEN the alert is synthesized
+    const [drop] = alertRules(synth(chart), 'ModelTrafficDrop');
+
+    // THEN silence (a zero or absent rate) alerts while the hourly rate reached the minimum within 6 hours
+    const peak = 'max_over_time(model:mlops_inference_requests:rate_1h{namespace="mlops",model="fraud-detector"}[6h])';
+    expect(drop.expr).toContain('model:mlops_inference_requests:rate_5m{namespace="mlops",model="fraud-detector"} == 0');
+    expect(drop.expr).toContain(`${peak} * 0 unless model:mlops_inference_requests:rate_5m{namespace="mlops",model="fraud-detector"}`);
+    expect(drop.expr).toContain(`${peak} >= 5`);
+    expect(drop.annotations.description).toContain('or none at all after it had traffic within 6h');
+  });
+
+  test.each([
+    ['an hour', Duration.hours(1)],
+    ['a fraction of a minute', Duration.seconds(7230)],
+    ['a number', 86400],
+  ])('fails on a trafficDropRetireAfter of %s', (_, value) => {
+    expect(() => stack({}, { trafficDropRetireAfter: value as Duration })).toThrow(
+      /PrometheusAlerts .*: trafficDropRetireAfter \(.*\) is not a Duration of at least 2 hours in whole minutes; use e\.g\. Duration\.days\(1\)/);
   });
 
   test('watches the Deployment\'s unavailable replicas through kube-state-metrics', () => {

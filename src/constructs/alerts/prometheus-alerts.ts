@@ -56,6 +56,12 @@ export interface PrometheusAlertsProps {
   readonly trafficDropRatio?: number;
   /** Requests per second the previous hour must have averaged for ModelTrafficDrop to apply. @default 0.1 */
   readonly trafficDropMinRate?: number;
+  /**
+   * How long a model may receive no traffic at all before ModelTrafficDrop takes it as retired
+   * and stops alerting; until then an outage keeps the alert firing. At least 2 hours.
+   * @default Duration.days(1)
+   */
+  readonly trafficDropRetireAfter?: Duration;
   /** A Grafana dashboard ConfigMap per model service. @default true */
   readonly dashboards?: boolean;
   /** Namespace of the dashboard ConfigMaps (where the Grafana sidecar looks). @default - each model's namespace */
@@ -122,6 +128,7 @@ export class PrometheusAlerts extends Construct {
   private readonly availabilityObjective?: number;
   private readonly trafficDropRatio: number;
   private readonly trafficDropMinRate: number;
+  private readonly trafficDropRetireAfter: string;
   private readonly createDashboards: boolean;
   private readonly dashboardNamespace?: string;
 
@@ -159,6 +166,12 @@ export class PrometheusAlerts extends Construct {
     if (typeof this.trafficDropMinRate !== 'number' || !(this.trafficDropMinRate > 0) || !Number.isFinite(this.trafficDropMinRate)) {
       throw fail('trafficDropMinRate', p.trafficDropMinRate, 'is not a positive number of requests per second', 'use e.g. 0.1 so models with a trickle of traffic do not alert');
     }
+    const retireAfter = p.trafficDropRetireAfter ?? Duration.days(1);
+    if (!(retireAfter instanceof Duration) || !(retireAfter.toSeconds() >= 7200) || retireAfter.toSeconds() % 60 !== 0) {
+      throw fail('trafficDropRetireAfter', p.trafficDropRetireAfter, 'is not a Duration of at least 2 hours in whole minutes',
+        'use e.g. Duration.days(1); shorter would forget an outage before the hourly baseline does');
+    }
+    this.trafficDropRetireAfter = promDuration(retireAfter.toSeconds());
     this.createDashboards = p.dashboards ?? true;
     if (typeof this.createDashboards !== 'boolean') throw fail('dashboards', p.dashboards, 'is not a boolean', 'pass true or false');
     if (p.dashboardNamespace !== undefined) this.dashboardNamespace = requireDnsLabel(KIND, this, 'dashboardNamespace', p.dashboardNamespace);
@@ -362,26 +375,44 @@ export class PrometheusAlerts extends Construct {
             `{{ $value | humanizePercentage }} of requests to model ${m} in ${ns} were answered with 5xx over the last 5 minutes, for 5 minutes; the objective is ${objective}.`),
         });
       }
-      // The baseline is the hour before the current 5-minute window; a series that vanished
-      // altogether (no pod left to scrape) counts as zero traffic.
+      // Two ways traffic can be gone. A drop: the 5-minute rate under a share of the hour
+      // before the current window. An outage: no request at all (or no series left to scrape)
+      // while the model had traffic within trafficDropRetireAfter; without this branch the
+      // hourly baseline itself falls to zero after an hour of silence and the alert would
+      // resolve while the model still receives nothing. Both branches keep the labels
+      // {namespace, model}, so the alert fires on without a gap from one to the other.
+      const rate5m = `model:mlops_inference_requests:rate_5m{${sel}}`;
       const baseline = `(model:mlops_inference_requests:rate_1h{${sel}} offset 5m)`;
+      const recentPeak = `max_over_time(model:mlops_inference_requests:rate_1h{${sel}}[${this.trafficDropRetireAfter}])`;
       serving.push({
         alert: 'ModelTrafficDrop',
         expr: [
           '(',
-          `  model:mlops_inference_requests:rate_5m{${sel}}`,
-          '  or',
-          `  ${baseline} * 0`,
+          '  (',
+          `    ${rate5m}`,
+          '    or',
+          `    ${baseline} * 0`,
+          '  )',
+          `  < ${num(this.trafficDropRatio)} * ${baseline}`,
+          '  and',
+          `  ${baseline} >= ${num(this.trafficDropMinRate)}`,
           ')',
-          `< ${num(this.trafficDropRatio)} * ${baseline}`,
-          'and',
-          `${baseline} >= ${num(this.trafficDropMinRate)}`,
+          'or',
+          '(',
+          '  (',
+          `    ${rate5m} == 0`,
+          '    or',
+          `    ${recentPeak} * 0 unless ${rate5m}`,
+          '  )',
+          '  and',
+          `  ${recentPeak} >= ${num(this.trafficDropMinRate)}`,
+          ')',
         ].join('\n'),
         for: '10m',
         labels: { severity: 'warning', ...base },
         annotations: annotate('ModelTrafficDrop',
           `Traffic to model ${m} dropped`,
-          `Model ${m} in ${ns} has received {{ $value | humanize }} requests/s over the last 5 minutes, under ${percent(this.trafficDropRatio)} of its rate in the hour before, for 10 minutes.`),
+          `Model ${m} in ${ns} has received {{ $value | humanize }} requests/s over the last 5 minutes: under ${percent(this.trafficDropRatio)} of its rate in the hour before, or none at all after it had traffic within ${this.trafficDropRetireAfter}.`),
       });
     }
 
