@@ -120,15 +120,20 @@ export class PulumiWorkspace {
       ...options.extraEnv,
     };
     const ws = new PulumiWorkspace(dir, stack, path.join(dir, 'stack-config.yaml'), env, bin, projectDir);
-    await ws.ok(['plugin', 'install', 'resource', 'kubernetes', KUBERNETES_PROVIDER_VERSION, '--file', bin.kubernetesProvider]);
     // `stack init` writes the passphrase's salt to Pulumi.<stack>.yaml beside Pulumi.yaml (it
     // has no --config-file); the file moves at once to the workspace, where every later
     // command reads and writes the stack's config.
     const written = path.join(projectDir, `Pulumi.${stack.split('/').pop()}.yaml`);
-    if (fs.existsSync(written)) throw new Error(`${written} exists; the engine tier would overwrite it with its own stack's config`);
-    await ws.ok(['stack', 'init', stack]);
-    fs.copyFileSync(written, ws.configFile);
-    fs.rmSync(written);
+    try {
+      if (fs.existsSync(written)) throw new Error(`${written} exists; the engine tier would overwrite it with its own stack's config`);
+      await ws.ok(['plugin', 'install', 'resource', 'kubernetes', KUBERNETES_PROVIDER_VERSION, '--file', bin.kubernetesProvider]);
+      await ws.ok(['stack', 'init', stack]);
+      fs.copyFileSync(written, ws.configFile);
+      fs.rmSync(written);
+    } catch (e) {
+      ws.remove();
+      throw e;
+    }
     return ws;
   }
 
