@@ -84,20 +84,23 @@
  *
  * The parts: manifests.ts (the objects, typed), network.ts (namespaces, ClusterIPs, DNS,
  * endpoints, the gateway), images.ts (image -> local programs, entrypoints), volumes.ts,
- * processes.ts (setpriv, process groups, logs), probes.ts, kubelet.ts (env and paths); this
- * file starts and stops pods with them.
+ * processes.ts (setpriv, process groups, logs), probes.ts, kubelet.ts (env and paths),
+ * runtime.ts (a container started, exec'd in, a client run); this file starts and stops pods
+ * with them. The node agent (test/node/node-agent.ts) runs the Pods of a real control plane
+ * with the same parts, Secrets and ConfigMaps read from the apiserver (volumes.ts's sources).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ensurePythonExtras, programFor } from './images';
-import { ContainerConfigError, EnvSources, SecretValues, expandArgv, resolveEnv, rewritePath } from './kubelet';
-import { type Container, Manifests, type WorkloadKind } from './manifests';
+import { ensurePythonExtras } from './images';
+import { ContainerConfigError, EnvSources, SecretValues } from './kubelet';
+import { Manifests, type WorkloadKind } from './manifests';
 import { ClusterNetwork, type HttpResult, type RequestInit, removeStaleNamespaces } from './network';
 import { Pod, PodStartError } from './pod';
 import { waitReady } from './probes';
-import { type ContainerProcess, IP, Processes, type RunAs, SETPRIV, podUser, signalGroup, timeout, waitFor } from './processes';
-import { type VolumeDirs, type VolumeSources, mappingsFor, prepareVolumes } from './volumes';
+import { type ContainerProcess, IP, Processes, SETPRIV, signalGroup, timeout, waitFor } from './processes';
+import { ContainerRuntime, runAsFor } from './runtime';
+import { type VolumeSources, prepareVolumes, rehearsalVolumeSources } from './volumes';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const LOGS_KEPT = path.join(REPO, '.cache', 'rehearsal', 'last-run-logs');
@@ -139,7 +142,7 @@ export class RehearsalCluster {
   private readonly processes: Processes;
   private readonly pods = new Map<string, Pod>();
   private proxy?: ContainerProcess;
-  private readonly readOnlyCwd: string;
+  private readonly runtime: ContainerRuntime;
   private readonly volumeSources: VolumeSources;
   private readonly onExit = () => this.teardownSync();
   private tornDown = false;
@@ -152,15 +155,8 @@ export class RehearsalCluster {
     fs.chmodSync(this.root, 0o755);
     this.network = new ClusterNetwork(this.manifests, this.root);
     this.processes = new Processes(path.join(this.root, 'stage'));
-    this.readOnlyCwd = path.join(this.root, 'rootfs');
-    fs.mkdirSync(this.readOnlyCwd, { mode: 0o555 });
-    fs.mkdirSync(path.join(this.root, 'logs'));
-    this.volumeSources = {
-      manifests: this.manifests,
-      secrets: this.secrets,
-      root: this.root,
-      runAsFor: (pod, container) => this.runAsFor(pod, container),
-    };
+    this.runtime = new ContainerRuntime(this.processes, this.root);
+    this.volumeSources = rehearsalVolumeSources(this.manifests, this.secrets, this.root, runAsFor);
     process.on('exit', this.onExit);
   }
 
@@ -171,7 +167,7 @@ export class RehearsalCluster {
 
   /** The running pod of a workload. */
   public pod(workloadName: string): Pod {
-    const pod = [...this.pods.values()].find((p) => p.workload.metadata.name === workloadName);
+    const pod = [...this.pods.values()].find((p) => p.workload?.metadata.name === workloadName);
     if (!pod) throw new Error(`no running pod of ${workloadName}`);
     return pod;
   }
@@ -188,13 +184,14 @@ export class RehearsalCluster {
     const dir = path.join(this.root, 'pods', `${podName}-${Date.now()}`);
     fs.mkdirSync(dir, { recursive: true });
     const { ip, netns } = this.network.addPod(podName);
-    const pod = new Pod(podName, ip, netns, workload, dir);
+    const pod = new Pod(podName, ip, netns, workload.spec.template.spec, workload.spec.template.metadata?.labels, dir, workload);
     this.pods.set(podName, pod);
     try {
       const spec = pod.spec;
       const volumes = prepareVolumes(pod, this.volumeSources);
+      const sources = this.envSources(pod);
       for (const c of spec.initContainers ?? []) {
-        const proc = await this.startContainer(pod, c, volumes, true);
+        const proc = await this.runtime.start(pod, c, volumes, sources, true);
         pod.initContainers.set(c.name, proc);
         const code = await proc.exited;
         if (code !== 0) {
@@ -204,11 +201,11 @@ export class RehearsalCluster {
         }
       }
       for (const c of spec.containers) {
-        pod.containers.set(c.name, await this.startContainer(pod, c, volumes, false));
+        pod.containers.set(c.name, await this.runtime.start(pod, c, volumes, sources, false));
       }
       const deadline = Date.now() + (options.timeoutMs ?? 300_000);
       await Promise.all(spec.containers.map((c) => waitReady(pod, c, deadline, {
-        exec: (command, timeoutMs) => this.execInContainer(pod, c, volumes, command, timeoutMs),
+        exec: (command, timeoutMs) => this.runtime.exec(pod, c, volumes, sources, command, timeoutMs),
         request: (url, init) => this.network.request(url, init),
       })));
       pod.ready = true;
@@ -225,7 +222,7 @@ export class RehearsalCluster {
 
   /** Stops a pod: out of the endpoints, preStop hooks and SIGTERM when graceful, SIGKILL after the grace period. */
   public async stopPod(podName: string, options: { graceful?: boolean } = {}): Promise<void> {
-    const pod = this.pods.get(podName) ?? [...this.pods.values()].find((p) => p.workload.metadata.name === podName);
+    const pod = this.pods.get(podName) ?? [...this.pods.values()].find((p) => p.workload?.metadata.name === podName);
     if (!pod) return;
     pod.ready = false;
     this.network.writeEndpoints(this.pods.values());
@@ -238,7 +235,7 @@ export class RehearsalCluster {
       await Promise.all(pod.spec.containers.map(async (c) => {
         const hook = c.lifecycle?.preStop?.exec?.command;
         if (hook && pod.containers.get(c.name)?.running) {
-          await this.execInContainer(pod, c, volumes, hook, Math.max(1000, deadline - Date.now())).catch(() => undefined);
+          await this.runtime.exec(pod, c, volumes, this.envSources(pod), hook, Math.max(1000, deadline - Date.now())).catch(() => undefined);
         }
       }));
       for (const c of running) signalGroup(c, 'SIGTERM');
@@ -263,22 +260,8 @@ export class RehearsalCluster {
    * Runs a client program (not a pod: a training job, a CLI) in the node namespace with the
    * programs of `image`, as uid/gid 1000, and returns its exit code and output.
    */
-  public async run(argv: string[], options: { image: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number | null; output: string }> {
-    const program = programFor(options.image);
-    const work = fs.mkdtempSync(path.join(this.root, 'client-'));
-    fs.chmodSync(work, 0o777);
-    const env = { PATH: program.path.join(':'), ...program.env, HOME: work, TMPDIR: work, ...options.env };
-    const logFile = path.join(this.root, 'logs', `client-${path.basename(work)}.log`);
-    const proc = this.processes.spawn('client', argv,
-      { netns: this.network.node, runAs: { uid: 1000, gid: 1000, groups: [1000] }, env, cwd: work, expose: program.expose }, logFile);
-    const limit = options.timeoutMs ?? 300_000;
-    const code = await Promise.race([proc.exited, timeout(limit).then(() => 'timeout' as const)]);
-    if (code === 'timeout') {
-      signalGroup(proc, 'SIGKILL');
-      throw new Error(`${argv.join(' ')} did not finish in ${limit} ms; last lines:\n${proc.tail()}`);
-    }
-    this.processes.forget(proc);
-    return { code, output: proc.log };
+  public run(argv: string[], options: { image: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ code: number | null; output: string }> {
+    return this.runtime.run(this.network.node, argv, options);
   }
 
   /** Stops everything and removes namespaces, /etc/netns entries and temp files. Safe to call twice. */
@@ -305,58 +288,13 @@ export class RehearsalCluster {
     ensurePythonExtras();
   }
 
-  private runAsFor(pod: Pod, container: Container): RunAs {
-    return programFor(container.image).runAs ?? podUser(pod.spec, container);
-  }
-
-  /** env, argv and user of a container, as the kubelet would start it. */
-  private async containerLaunch(pod: Pod, container: Container, volumes: VolumeDirs): Promise<{ argv: string[]; env: Record<string, string>; runAs: RunAs }> {
-    const program = programFor(container.image);
-    const sources: EnvSources = {
+  /** Where a container's env comes from: the test's Secret values and the synthesized ConfigMaps. */
+  private envSources(pod: Pod): EnvSources {
+    return {
       secrets: this.secrets,
       configMaps: this.manifests.configMaps,
       fields: { 'metadata.name': pod.name, 'metadata.namespace': this.namespace, 'status.podIP': pod.ip, 'spec.nodeName': 'rehearsal' },
     };
-    const containerEnv = resolveEnv(container, sources);
-    const mappings = mappingsFor(container, volumes);
-    const env: Record<string, string> = { PATH: program.path.join(':'), ...program.env, HOSTNAME: pod.name };
-    const tmp = mappings.find((m) => m.containerPath === '/tmp');
-    if (tmp) env.TMPDIR = tmp.localPath;
-    for (const [k, v] of Object.entries(containerEnv)) env[k] = rewritePath(v, mappings);
-    const runAs = this.runAsFor(pod, container);
-    let argv: string[];
-    if (container.command) {
-      argv = [...container.command, ...(container.args ?? [])];
-    } else if (program.entrypoint) {
-      argv = await program.entrypoint({
-        args: container.args ?? [],
-        env,
-        runAs,
-        mappings,
-        exec: (a, stdin) => this.processes.exec(a, { netns: pod.netns, runAs, env, cwd: this.readOnlyCwd }, stdin),
-      });
-    } else {
-      throw new ContainerConfigError(`container "${container.name}": no command, and the rehearsal does not know the ENTRYPOINT of ${container.image}`);
-    }
-    argv = expandArgv(argv, containerEnv).map((a) => rewritePath(a, mappings));
-    return { argv, env, runAs };
-  }
-
-  private async startContainer(pod: Pod, container: Container, volumes: VolumeDirs, init: boolean): Promise<ContainerProcess> {
-    const { argv, env, runAs } = await this.containerLaunch(pod, container, volumes);
-    const logFile = path.join(this.root, 'logs', `${pod.name}.${init ? 'init.' : ''}${container.name}.log`);
-    fs.appendFileSync(logFile, `harness: ${new Date().toISOString()} starting ${container.name} as ${runAs.uid}:${runAs.gid}: ${argv.map((a) => (a.includes('\n') ? '<script>' : a)).join(' ')}\n`);
-    return this.processes.spawn(container.name, argv,
-      { netns: pod.netns, runAs, env, cwd: this.readOnlyCwd, expose: programFor(container.image).expose }, logFile);
-  }
-
-  /** Runs an exec probe or hook in a container's context; resolves to its exit code. */
-  private async execInContainer(pod: Pod, container: Container, volumes: VolumeDirs, command: string[], timeoutMs: number): Promise<number> {
-    const { env, runAs } = await this.containerLaunch(pod, { ...container, command, args: [] }, volumes);
-    const mappings = mappingsFor(container, volumes);
-    const argv = command.map((a) => rewritePath(a, mappings));
-    const expose = programFor(container.image).expose;
-    return this.processes.execWithin(argv, { netns: pod.netns, runAs, env, cwd: this.readOnlyCwd, expose }, timeoutMs);
   }
 
   private teardownSync(): void {

@@ -8,6 +8,9 @@
 //  - gateway: the test process lives outside the namespace; it connects to a Unix socket
 //    (a file, so reachable from any namespace), writes "host:port\n" and gets a byte pipe to
 //    that address as seen from inside, names resolved through the namespace's /etc/hosts.
+// Without `services` in the config (the node agent's mode, test/node/), the Services are the
+// keys of the endpoints file: listeners are opened and closed as keys come and go (the file is
+// polled every 200 ms), an empty list meaning a Service without ready endpoints.
 // Usage: node kube-proxy.js <config.json>; prints "ready" once every listener is bound.
 'use strict';
 
@@ -36,8 +39,9 @@ function pipe(a, b) {
 
 const next = new Map();
 const listening = [];
+const listeners = new Map();
 
-for (const svc of config.services) {
+function listen(svc) {
   const key = `${svc.ip}:${svc.port}`;
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const endpoints = endpointsOf(key);
@@ -50,10 +54,43 @@ for (const svc of config.services) {
     const upstream = net.connect({ host: endpoints[i].ip, port: endpoints[i].port, allowHalfOpen: true });
     pipe(client, upstream);
   });
-  listening.push(new Promise((resolve, reject) => {
+  listeners.set(key, server);
+  return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(svc.port, svc.ip, resolve);
-  }));
+  });
+}
+
+if (config.services) {
+  for (const svc of config.services) listening.push(listen(svc));
+} else {
+  const sync = () => {
+    let keys;
+    try {
+      keys = Object.keys(JSON.parse(fs.readFileSync(config.endpointsFile, 'utf8')));
+    } catch {
+      return;
+    }
+    for (const key of keys) {
+      if (listeners.has(key)) continue;
+      const colon = key.lastIndexOf(':');
+      listen({ ip: key.slice(0, colon), port: Number(key.slice(colon + 1)) }).then(
+        () => process.stdout.write(`listening ${key}\n`),
+        (err) => {
+          listeners.delete(key);
+          process.stderr.write(`kube-proxy: ${key}: ${err.message}\n`);
+        },
+      );
+    }
+    for (const [key, server] of listeners) {
+      if (!keys.includes(key)) {
+        listeners.delete(key);
+        server.close();
+      }
+    }
+  };
+  sync();
+  setInterval(sync, 200);
 }
 
 const gateway = net.createServer({ allowHalfOpen: true }, (client) => {

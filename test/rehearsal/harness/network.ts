@@ -13,7 +13,7 @@ import { type Manifests, resolvePort, selects } from './manifests';
 import type { Pod } from './pod';
 import { IP } from './processes';
 
-const POD_SUBNET = '10.244.0';
+export const POD_SUBNET = '10.244.0';
 const SERVICE_SUBNET = '10.96.0';
 const CLUSTER_DOMAIN = 'cluster.local';
 
@@ -55,12 +55,8 @@ export class ClusterNetwork {
 
   /** Creates the node namespace, bridge and ClusterIPs; returns what kube-proxy needs. */
   public boot(): KubeProxyConfig {
-    ip(['netns', 'add', this.node]);
+    addNodeNamespace(this.node);
     this.namespaces.push(this.node);
-    ip(['-n', this.node, 'link', 'set', 'lo', 'up']);
-    ip(['-n', this.node, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', this.node, 'addr', 'add', `${POD_SUBNET}.1/24`, 'dev', 'br0']);
-    ip(['-n', this.node, 'link', 'set', 'br0', 'up']);
     let next = 10;
     for (const svc of this.manifests.services) {
       if (svc.spec.clusterIP === 'None') continue;
@@ -89,31 +85,14 @@ export class ClusterNetwork {
     const address = this.podIp(podName);
     const n = Number(address.split('.')[3]);
     const netns = `${this.node}-p${n}`;
-    ip(['netns', 'add', netns]);
     this.namespaces.push(netns);
-    ip(['-n', this.node, 'link', 'add', `vp${n}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
-    ip(['-n', this.node, 'link', 'set', `vp${n}`, 'master', 'br0', 'up']);
-    ip(['-n', netns, 'link', 'set', 'lo', 'up']);
-    ip(['-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
-    ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
-    ip(['-n', netns, 'route', 'add', 'default', 'via', `${POD_SUBNET}.1`]);
+    addPodNamespace(this.node, netns, n, address);
     this.writeHosts(netns);
     return { ip: address, netns };
   }
 
   public removePod(netns: string): void {
-    // The node's end of the veth first: deleting it removes the pair at once, while the pod's
-    // namespace (and with it eth0) is destroyed asynchronously after `ip netns del`, so a pod
-    // started again right away could meet a leftover vp<n> ("File exists").
-    const n = /-p(\d+)$/.exec(netns)?.[1];
-    if (n !== undefined) {
-      try {
-        execFileSync(IP, ['-n', this.node, 'link', 'del', `vp${n}`], { stdio: 'ignore' });
-      } catch {
-        // Already gone with its namespace.
-      }
-    }
-    deleteNamespace(netns);
+    removePodNamespace(this.node, netns);
     const at = this.namespaces.indexOf(netns);
     if (at >= 0) this.namespaces.splice(at, 1);
   }
@@ -150,34 +129,7 @@ export class ClusterNetwork {
    * hosts file, and the Host header is the URL's host and port, as an in-cluster client sends.
    */
   public request(url: string, init: RequestInit = {}): Promise<HttpResult> {
-    const u = new URL(url);
-    const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-    const target = `${u.hostname}:${port}`;
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        method: init.method ?? 'GET',
-        host: u.hostname,
-        port,
-        path: `${u.pathname}${u.search}`,
-        headers: { ...(init.body !== undefined ? { 'content-length': String(Buffer.byteLength(init.body)) } : {}), ...init.headers },
-        // No `agent`: with one (even `agent: false`) Node ignores createConnection and would
-        // dial the pod or ClusterIP from the machine's own network.
-        createConnection: () => {
-          const socket = net.connect(this.gatewaySocket);
-          socket.write(`${target}\n`);
-          return socket;
-        },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.setTimeout(init.timeoutMs ?? 30_000, () => req.destroy(new Error(`${init.method ?? 'GET'} ${url}: no answer in ${init.timeoutMs ?? 30_000} ms`)));
-      req.on('error', reject);
-      if (init.body !== undefined) req.write(init.body);
-      req.end();
-    });
+    return requestThrough(this.gatewaySocket, url, init);
   }
 
   private podIp(podName: string): string {
@@ -215,6 +167,78 @@ export class ClusterNetwork {
   }
 }
 
+/**
+ * An HTTP request from inside the cluster through the gateway of kube-proxy.js at
+ * `gatewaySocket`: the URL's host is resolved through the node namespace's hosts file, and the
+ * Host header is the URL's host and port, as an in-cluster client sends.
+ */
+export function requestThrough(gatewaySocket: string, url: string, init: RequestInit = {}): Promise<HttpResult> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  const target = `${u.hostname}:${port}`;
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      method: init.method ?? 'GET',
+      host: u.hostname,
+      port,
+      path: `${u.pathname}${u.search}`,
+      headers: { ...(init.body !== undefined ? { 'content-length': String(Buffer.byteLength(init.body)) } : {}), ...init.headers },
+      // No `agent`: with one (even `agent: false`) Node ignores createConnection and would
+      // dial the pod or ClusterIP from the machine's own network.
+      createConnection: () => {
+        const socket = net.connect(gatewaySocket);
+        socket.write(`${target}\n`);
+        return socket;
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(init.timeoutMs ?? 30_000, () => req.destroy(new Error(`${init.method ?? 'GET'} ${url}: no answer in ${init.timeoutMs ?? 30_000} ms`)));
+    req.on('error', reject);
+    if (init.body !== undefined) req.write(init.body);
+    req.end();
+  });
+}
+
+/** The node namespace: loopback up, bridge br0 with the pods' gateway address. */
+export function addNodeNamespace(node: string): void {
+  ip(['netns', 'add', node]);
+  ip(['-n', node, 'link', 'set', 'lo', 'up']);
+  ip(['-n', node, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', node, 'addr', 'add', `${POD_SUBNET}.1/24`, 'dev', 'br0']);
+  ip(['-n', node, 'link', 'set', 'br0', 'up']);
+}
+
+/** A pod's namespace `netns` on the node's bridge through veth vp<n>, with `address` on its eth0. */
+export function addPodNamespace(node: string, netns: string, n: number, address: string): void {
+  ip(['netns', 'add', netns]);
+  ip(['-n', node, 'link', 'add', `vp${n}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+  ip(['-n', node, 'link', 'set', `vp${n}`, 'master', 'br0', 'up']);
+  ip(['-n', netns, 'link', 'set', 'lo', 'up']);
+  ip(['-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+  ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
+  ip(['-n', netns, 'route', 'add', 'default', 'via', `${POD_SUBNET}.1`]);
+}
+
+/** Removes a pod's namespace made by addPodNamespace (`<anything>-p<n>`). */
+export function removePodNamespace(node: string, netns: string): void {
+  // The node's end of the veth first: deleting it removes the pair at once, while the pod's
+  // namespace (and with it eth0) is destroyed asynchronously after `ip netns del`, so a pod
+  // started again right away could meet a leftover vp<n> ("File exists").
+  const n = /-p(\d+)$/.exec(netns)?.[1];
+  if (n !== undefined) {
+    try {
+      execFileSync(IP, ['-n', node, 'link', 'del', `vp${n}`], { stdio: 'ignore' });
+    } catch {
+      // Already gone with its namespace.
+    }
+  }
+  deleteNamespace(netns);
+}
+
 /** Namespaces of earlier runs whose process is gone (a crash before teardown). */
 export function removeStaleNamespaces(): void {
   let list = '';
@@ -234,7 +258,8 @@ export function removeStaleNamespaces(): void {
   }
 }
 
-function ip(args: string[]): void {
+/** Runs `ip <args>`; the error carries ip's message. */
+export function ip(args: string[]): void {
   try {
     execFileSync(IP, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
@@ -242,7 +267,7 @@ function ip(args: string[]): void {
   }
 }
 
-function deleteNamespace(netns: string): void {
+export function deleteNamespace(netns: string): void {
   try {
     execFileSync(IP, ['netns', 'del', netns], { stdio: 'ignore' });
   } catch {

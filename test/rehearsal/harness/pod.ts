@@ -27,19 +27,14 @@ export class Pod {
     public readonly name: string,
     public readonly ip: string,
     public readonly netns: string,
-    public readonly workload: Workload,
+    /** The pod's spec (a workload's pod template, or a Pod object's own). */
+    public readonly spec: PodSpec,
+    /** The pod's labels (what Service selectors match). */
+    public readonly labels: Record<string, string> | undefined,
     public readonly dir: string,
+    /** The workload the rehearsal started the pod from; none for a Pod a node agent runs. */
+    public readonly workload?: Workload,
   ) {}
-
-  /** Pod template spec. */
-  public get spec(): PodSpec {
-    return this.workload.spec.template.spec;
-  }
-
-  /** Pod template labels (what Service selectors match). */
-  public get labels(): Record<string, string> | undefined {
-    return this.workload.spec.template.metadata?.labels;
-  }
 
   /** Log of a container or init container. */
   public log(container: string): string {
