@@ -1,5 +1,7 @@
 // core/: what every capability builds on (names and validation, quantities, security defaults,
 // images, monitoring settings, runtime bundles, the registry's model references).
+export { Cluster } from './cluster';
+export type { ClusterSettings } from './cluster';
 export * from './images';
 export * from './model-reference';
 export * from './monitoring';

@@ -36,6 +36,8 @@ export interface WorkloadBindContext {
   readonly namespace: string;
   /** Extra labels of every object. */
   readonly labels: Record<string, string>;
+  /** DNS domain of the cluster, for the names of Services the binding declares. */
+  readonly clusterDomain: string;
 }
 
 // ---- labels ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { Chart, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
+import { Cluster, serviceHostName } from '../core/cluster';
 import { Monitoring } from '../core/monitoring';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from '../core/validation';
@@ -72,7 +73,7 @@ export class Pushgateway extends Construct implements IPushgateway {
     const image = requirePinnedImage(KIND, this, 'image', props.image ?? Images.PUSHGATEWAY);
     const monitorLabels = requireLabels(KIND, this, 'serviceMonitorLabels', props.serviceMonitorLabels ?? Monitoring.of(this).serviceMonitorLabels);
     this.serviceName = name;
-    this.url = `http://${name}.${this.namespace}.svc.cluster.local:${PORT}`;
+    this.url = `http://${serviceHostName(name, this.namespace, Cluster.of(this).clusterDomain)}:${PORT}`;
 
     const { selector, labels } = workloadLabels(name, 'pushgateway');
     const meta: ObjectMeta = { name, namespace: this.namespace, labels };

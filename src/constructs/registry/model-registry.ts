@@ -11,7 +11,8 @@ import { IModelRegistry, ModelReference, ModelVersionSelector } from '../core/mo
 import { requireMebibytes, requireSecretRef, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { invalidProp, isDnsSubdomain, requireDnsLabel, requireDnsSubdomain, requireInteger, requirePinnedImage, resolveNamespace } from '../core/validation';
+import { Cluster, requireClusterDomain, serviceHostName } from '../core/cluster';
+import { invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requirePinnedImage, resolveNamespace } from '../core/validation';
 import {
   addClusterIpService, addDisruptionBudget, addIngress, addServiceMonitor, basePodSpec, CheckedPodProps, EnvBuilder, namedServicePort,
   ObjectMeta, requireIngress, requirePodProps, requireResources, requireScrape, resourceRequirements, Resources, Scrape, scrapeTiming,
@@ -29,7 +30,7 @@ export interface ModelRegistryProps extends ResourceProps, EnvProps, PodProps, I
   readonly name?: string;
   /** Namespace. @default - the chart's namespace */
   readonly namespace?: string;
-  /** DNS domain of the cluster, for the tracking URI and the allowed Host headers. @default 'cluster.local' */
+  /** DNS domain of the cluster, for the tracking URI, the allowed Host headers and the in-cluster PostgreSQL's host. @default - `Cluster.of(scope).clusterDomain` ('cluster.local') */
   readonly clusterDomain?: string;
   /** Server replicas; a volume artifact store allows only 1. @default - 2 with S3, 1 with a volume */
   readonly replicas?: number;
@@ -196,15 +197,14 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     // declared as it is checked, ahead of the server's objects)
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
     this.namespace = resolveNamespace(KIND, this, p.namespace, 'the tracking URI and allowed hosts are built from it');
-    const clusterDomain = p.clusterDomain ?? 'cluster.local';
-    if (!isDnsSubdomain(clusterDomain)) throw this.fail('clusterDomain', clusterDomain, 'is not a DNS domain', 'use the kubelet\'s --cluster-domain, usually "cluster.local"');
+    const clusterDomain = requireClusterDomain(KIND, this, 'clusterDomain', p.clusterDomain ?? Cluster.of(this).clusterDomain);
     const servicePort = requireInteger(KIND, this, 'servicePort', p.servicePort ?? SERVER_PORT, 1, 65535);
-    const serviceHost = `${this.name}.${this.namespace}.svc.${clusterDomain}`;
+    const serviceHost = serviceHostName(this.name, this.namespace, clusterDomain);
     this.trackingUri = `http://${serviceHost}:${servicePort}`;
     const pod = requirePodProps(KIND, this, p);
     const labels = workloadLabels(this.name, 'model-registry', pod.extraLabels);
     this.selectorLabels = labels.selector;
-    const { database, artifacts } = this.bindStores(p, pod.extraLabels);
+    const { database, artifacts } = this.bindStores(p, pod.extraLabels, clusterDomain);
     this.postgres = database.inCluster;
     this.replicas = this.checkReplicas(p, artifacts);
     const resources = requireResources(KIND, this, {
@@ -250,14 +250,14 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     return invalidProp(KIND, this, field, value, problem, fix);
   }
 
-  private bindStores(p: ModelRegistryProps, extraLabels: Record<string, string>): { database: RegistryDatabaseBinding; artifacts: ArtifactStoreBinding } {
+  private bindStores(p: ModelRegistryProps, extraLabels: Record<string, string>, clusterDomain: string): { database: RegistryDatabaseBinding; artifacts: ArtifactStoreBinding } {
     if (!(p.database instanceof RegistryDatabase)) {
       throw this.fail('database', p.database, 'is required', 'pass e.g. RegistryDatabase.inCluster({ passwordSecret: { secretName: "mlflow-postgres", key: "password" } }) or RegistryDatabase.postgres({...})');
     }
     if (!(p.artifacts instanceof ArtifactStore)) {
       throw this.fail('artifacts', p.artifacts, 'is required', 'pass e.g. ArtifactStore.s3({ bucket: "mlflow-artifacts" }) or ArtifactStore.volume({ size: Size.gibibytes(20) })');
     }
-    const context = { kind: KIND, name: this.name, namespace: this.namespace, labels: extraLabels };
+    const context = { kind: KIND, name: this.name, namespace: this.namespace, labels: extraLabels, clusterDomain };
     const database = p.database.bind(this, context);
     const artifacts = p.artifacts.bind(this, context);
     return { database, artifacts };

@@ -5,6 +5,7 @@ import type { SecretKeySelector } from '../core/workload-props';
 import { requireMebibytes, requireSecretRef } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { serviceHostName } from '../core/cluster';
 import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from '../core/validation';
 import { basePodSpec, requireResources, resourceRequirements, secretKeyRef, workloadLabels } from '../core/workload';
 
@@ -52,6 +53,8 @@ export interface PostgresDatabaseProps extends InClusterPostgresOptions {
   readonly name: string;
   /** Namespace. */
   readonly namespace: string;
+  /** DNS domain of the cluster, for the Service's host name. */
+  readonly clusterDomain: string;
   /** Extra labels of every object. @default {} */
   readonly labels?: Record<string, string>;
   /** Value of `app.kubernetes.io/part-of`. @default 'mlops' */
@@ -80,7 +83,7 @@ export class PostgresDatabase extends Construct {
     // The owning construct is the one users know: report errors against its path.
     const owner = scope;
     const name = requireDnsLabel(kind, owner, `${f}name`, props.name, 52);
-    this.host = `${name}.${props.namespace}.svc.cluster.local`;
+    this.host = serviceHostName(name, props.namespace, props.clusterDomain);
     const ident = (field: string, value: unknown) => {
       if (typeof value !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
         throw invalidProp(kind, owner, `${f}${field}`, value, 'is not a lowercase PostgreSQL identifier', 'use lowercase letters, digits and "_", e.g. "mlflow"');

@@ -138,6 +138,7 @@ class InClusterPostgres extends RegistryDatabase {
       fieldPrefix: 'database.',
       name: `${context.name}-postgres`,
       namespace: context.namespace,
+      clusterDomain: context.clusterDomain,
       labels: context.labels,
       passwordSecret: o.passwordSecret,
       database: o.database,
