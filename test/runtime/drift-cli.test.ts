@@ -115,6 +115,20 @@ describe('mlops-drift check (bundled)', () => {
     }
   });
 
+  it('types Parquet columns from the schema and JSON Lines from the JSON types: a string column of digits stays categorical', async () => {
+    // GIVEN pyarrow-written files: code (strings "1".."3"), flag (bool), level (int64, 5 values), amount (float64), plan (strings)
+    const dir = path.join(FIXTURES, 'inference');
+    const dtypes = readFixture<{ parquetDtypes: Record<string, string> }>('inference.json').parquetDtypes;
+    expect(dtypes).toEqual({ code: 'str', flag: 'bool', level: 'int64', amount: 'float64', plan: 'str' });
+    // WHEN checked with no --categorical
+    const parquet = json(await runDrift(program, ['check', '--reference', path.join(dir, 'reference.parquet'), '--current', path.join(dir, 'current.parquet'), '--json']));
+    const jsonl = json(await runDrift(program, ['check', '--reference', path.join(dir, 'reference.jsonl'), '--current', path.join(dir, 'current.jsonl'), '--json']));
+    // THEN Evidently's choice per type: strings and booleans categorical, integers with few values categorical, floats numerical
+    expect((parquet.features as Array<Record<string, unknown>>).map((f) => [f.feature, f.method]))
+      .toEqual([['code', 'chisquare'], ['flag', 'z'], ['level', 'chisquare'], ['amount', 'ks'], ['plan', 'chisquare']]);
+    expect(jsonl).toEqual(parquet);
+  });
+
   it('runs on a text column listed nowhere, picking a categorical test for it and numeric ones for the rest (exit 0, not 2)', async () => {
     // GIVEN the new user's files: a text column "plan" beside a numeric "amount", and no --categorical
     const plans = ['free', 'team', 'pro'];

@@ -3,6 +3,7 @@ import { readCsv, parseNumberBytes } from '../../src/runtime/drift/io/csv';
 import { InputError } from '../../src/runtime/drift/errors';
 import { readJsonLines } from '../../src/runtime/drift/io/jsonl';
 import { type ColumnRequest, Dictionary, NA_TOKENS, type Table, TableBuilder, pythonFloatRepr } from '../../src/runtime/drift/io/table';
+import { readFixture } from './drift-support';
 
 /** Reads `text` split into the given chunk sizes (bytes), as a stream would deliver it. */
 async function readText(reader: typeof readCsv, text: string | Buffer, requests: ColumnRequest[], chunkSizes: number[] = [], sampling?: { size: number; seed: number }): Promise<Table> {
@@ -173,6 +174,25 @@ describe('inferred column types (auto)', () => {
         if (anyText) expect(texts(inferred, 'v')).toEqual(texts(categorical, 'v'));
         else expect(numbers(inferred, 'v')).toEqual(values.map((v) => (v === '' || v === 'NA' || v === 'null' ? NaN : Number(v))));
       }), { numRuns: 300 });
+  });
+
+  it('agrees with pandas on which CSV columns are numbers, and on the text of the others (oracle: pandas 3.1)', async () => {
+    // GIVEN pandas.read_csv's dtype and values for each column (python/oracle/make_inference_fixtures.py)
+    const fixture = readFixture<{ csv: Array<{ tokens: string[]; dtype: string; numeric: boolean; values: Array<string | null> | null }> }>('inference.json');
+    // The documented difference: numbers read before the first word become text as their number
+    const rendered: Record<string, Array<string | null>> = {
+      '1e5,b': ['100000.0', 'b'],
+      '007,8,x': ['7', '8', 'x'],
+      '1.0,2.50,x': ['1.0', '2.5', 'x'],
+    };
+    for (const c of fixture.csv) {
+      // WHEN the column is read with its type inferred
+      const table = await readText(readCsv, `id,v\n${c.tokens.map((t, i) => `${i},${t}`).join('\n')}\n`, [auto('v')]);
+      // THEN it is numeric exactly when pandas gave it a number dtype, and holds pandas' text otherwise
+      expect([c.tokens, table.columns.get('v')!.kind]).toEqual([c.tokens, c.numeric ? 'number' : 'text']);
+      if (!c.numeric) expect([c.tokens, texts(table, 'v')]).toEqual([c.tokens, rendered[c.tokens.join(',')] ?? c.values]);
+    }
+    expect(fixture.csv.filter((c) => rendered[c.tokens.join(',')]).map((c) => c.values)).toEqual([['1e5', 'b'], ['007', '8', 'x'], ['1.0', '2.50', 'x']]);
   });
 
   it('keeps a column text from one file to the next of the same dataset', async () => {
