@@ -170,8 +170,9 @@ function runPeriod(values: ReadonlyMap<string, string>, clock: Date): DataPeriod
   if (values.has(F.periodsBack) && !values.has(F.schedule)) throw usage(`--${F.periodsBack} only makes sense with --${F.schedule}`);
   const nowText = values.get(F.now);
   const now = nowText === undefined ? clock : new Date(nowText);
-  if (nowText !== undefined && (!/^\d{4}-\d{2}-\d{2}T/.test(nowText) || Number.isNaN(now.getTime()))) {
-    throw usage(`--${F.now} ${JSON.stringify(nowText)} is not a time like 2024-06-02T00:00:05Z`);
+  // An offset is required: without one, the time would be read in the machine's zone.
+  if (nowText !== undefined && (!/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(nowText) || Number.isNaN(now.getTime()))) {
+    throw usage(`--${F.now} ${JSON.stringify(nowText)} is not a time with an offset like 2024-06-02T00:00:05Z`);
   }
   wallClock(now, timeZone); // a bad zone is bad input even when --date makes it unused
   const date = values.get(F.date);
