@@ -1,4 +1,9 @@
 import { createHash } from 'crypto';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as grafana from '@grafana/grafana-foundation-sdk/dashboard';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import * as units from '@grafana/grafana-foundation-sdk/units';
 import { Construct } from 'constructs';
 import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../contract';
 import * as k8s from '../core/k8s';
@@ -21,12 +26,17 @@ const KIND = 'ModelDashboard';
 export const GRAFANA_DASHBOARD_LABEL = 'grafana_dashboard';
 // Grafana refuses dashboard uids longer than 40 characters.
 const MAX_UID_LENGTH = 40;
+/** Name of the dashboard's data source variable; every panel and query reads through it. */
+const DATASOURCE_VARIABLE = 'datasource';
+const PANEL_HEIGHT = 8;
 
 /**
  * A Grafana dashboard of one model as a ConfigMap labelled `grafana_dashboard: "1"`:
  * traffic, errors, latency quantiles, replicas, drift statistic and p-value per feature, and
- * quality. Queries read the raw contract metrics, so the dashboard works without the
- * PrometheusAlerts recording rules.
+ * quality. Built with Grafana's own typed builders (@grafana/grafana-foundation-sdk, the
+ * classic dashboard JSON model that file provisioning and the dashboard sidecar load), so
+ * every field is one Grafana's schema declares. Queries read the raw contract metrics, so the
+ * dashboard works without the PrometheusAlerts recording rules.
  */
 export class ModelDashboard extends Construct {
   /** Name of the ConfigMap. */
@@ -35,7 +45,7 @@ export class ModelDashboard extends Construct {
   public readonly namespace: string;
   /** Grafana uid of the dashboard (stable: bookmarks and links use it). */
   public readonly uid: string;
-  /** The dashboard JSON model. */
+  /** The dashboard JSON model, as the SDK's builders built it. */
   public readonly dashboard: Record<string, unknown>;
   /** The ConfigMap. */
   public readonly configMap: k8s.KubeConfigMap;
@@ -54,7 +64,7 @@ export class ModelDashboard extends Construct {
     }
     this.name = `${service.name}-dashboard`;
     this.uid = dashboardUid(service.namespace, service.name);
-    this.dashboard = modelDashboardJson(service, this.uid);
+    this.dashboard = { ...modelDashboard(service, this.uid) };
     this.configMap = new k8s.KubeConfigMap(this, 'Resource', {
       metadata: {
         name: this.name,
@@ -82,18 +92,21 @@ interface PanelSpec {
   readonly targets: Target[];
   /** A red line at this value (an objective or a floor). */
   readonly threshold?: number;
+  /** Columns of Grafana's 24-column grid. @default 12 */
   readonly width?: number;
   readonly min?: number;
   readonly max?: number;
 }
+interface RowSpec { readonly title: string; readonly panels: PanelSpec[] }
 
-function modelDashboardJson(service: IModelService, uid: string): Record<string, unknown> {
+/** What the dashboard shows, row by row; modelDashboard() turns it into Grafana's model. */
+function rowSpecs(service: IModelService): RowSpec[] {
   const q = (value: string) => JSON.stringify(value);
   const sel = `namespace=${q(service.namespace)},model=${q(service.modelName)}`;
   const driftSel = `job=${q(DRIFT_PUSH_JOB)},${sel}`;
   const deploymentSel = `namespace=${q(service.namespace)},deployment=${q(service.name)}`;
   const requests = `${S.requestsTotal}{${sel}}`;
-  const rows: Array<{ title: string; panels: PanelSpec[] }> = [];
+  const rows: RowSpec[] = [];
 
   if (service.exportsServingMetrics) {
     const quantile = (qq: number) => `histogram_quantile(${qq}, sum by (le) (rate(${S.requestDurationSeconds}_bucket{${sel}}[$__rate_interval])))`;
@@ -101,12 +114,12 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
       title: 'Serving',
       panels: [
         {
-          title: 'Traffic by status code', unit: 'reqps',
+          title: 'Traffic by status code', unit: units.RequestsPerSecond,
           description: 'Inference requests answered per second, by the HTTP status code the client got.',
           targets: [{ expr: `sum by (code) (rate(${requests}[$__rate_interval]))`, legend: '{{code}}' }],
         },
         {
-          title: 'Errors (5xx share)', unit: 'percentunit', min: 0, threshold: service.errorRateObjective,
+          title: 'Errors (5xx share)', unit: units.PercentUnit, min: 0, threshold: service.errorRateObjective,
           description: 'Share of requests answered with a 5xx status; the red line is the error-rate objective.',
           targets: [{
             expr: `(sum(rate(${S.requestsTotal}{${sel},code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(${requests}[$__rate_interval]))`,
@@ -114,7 +127,7 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
           }],
         },
         {
-          title: 'Latency quantiles', unit: 's', min: 0, threshold: service.latencyObjective === undefined ? undefined : service.latencyObjective.toMilliseconds() / 1000,
+          title: 'Latency quantiles', unit: units.Seconds, min: 0, threshold: service.latencyObjective === undefined ? undefined : service.latencyObjective.toMilliseconds() / 1000,
           description: 'p50, p90 and p99 request duration from the histogram; the red line is the p99 objective.',
           targets: [
             { expr: quantile(0.5), legend: 'p50' },
@@ -123,7 +136,7 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
           ],
         },
         {
-          title: 'Requests in flight', unit: 'short', min: 0,
+          title: 'Requests in flight', unit: units.Short, min: 0,
           description: 'Requests received and not yet answered, summed over the pods.',
           targets: [{ expr: `sum(${S.requestsInFlight}{${sel}})`, legend: 'in flight' }],
         },
@@ -133,7 +146,7 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
   rows.push({
     title: 'Replicas',
     panels: [{
-      title: 'Replicas', unit: 'short', min: 0, width: 24,
+      title: 'Replicas', unit: units.Short, min: 0, width: 24,
       description: 'Available and unavailable replicas of the Deployment (kube-state-metrics).',
       targets: [
         { expr: `max(kube_deployment_status_replicas_available{${deploymentSel}})`, legend: 'available' },
@@ -146,17 +159,17 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
     title: 'Drift and quality',
     panels: [
       {
-        title: 'Drift statistic per feature', unit: 'short',
+        title: 'Drift statistic per feature', unit: units.Short,
         description: 'Test statistic of the last drift check per feature (KS D, chi-square, distance...).',
         targets: [{ expr: `max by (feature, method) (${D.statistic}{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
       },
       {
-        title: 'Drift p-value per feature', unit: 'short', min: 0, max: 1,
+        title: 'Drift p-value per feature', unit: units.Short, min: 0, max: 1,
         description: 'p-value of the last drift check per feature, for tests that have one; low means drifted.',
         targets: [{ expr: `max by (feature, method) (${D.pValue}{${driftSel}})`, legend: '{{feature}} ({{method}})' }],
       },
       {
-        title: 'Drifted share of features', unit: 'percentunit', min: 0, max: 1,
+        title: 'Drifted share of features', unit: units.PercentUnit, min: 0, max: 1,
         description: 'Share of features drifted in the last check, and whether the dataset as a whole drifted (1).',
         targets: [
           { expr: `max(${D.share}{${driftSel}})`, legend: 'drifted share' },
@@ -164,85 +177,74 @@ function modelDashboardJson(service: IModelService, uid: string): Record<string,
         ],
       },
       {
-        title: 'Model quality', unit: 'short', threshold: service.accuracyFloor,
+        title: 'Model quality', unit: units.Short, threshold: service.accuracyFloor,
         description: 'Quality on labelled production data from the last drift check; the red line is the accuracy floor.',
         targets: [{ expr: `max by (metric) (${D.modelQuality}{${driftSel}})`, legend: '{{metric}}' }],
       },
       {
-        title: 'Time since the last successful drift check', unit: 's', min: 0, width: 24,
+        title: 'Time since the last successful drift check', unit: units.Seconds, min: 0, width: 24,
         description: 'Age of the last drift check that completed.',
         targets: [{ expr: `time() - max(${D.lastSuccessTimestampSeconds}{${driftSel}})`, legend: 'age' }],
       },
     ],
   });
+  return rows;
+}
 
-  const panels: unknown[] = [];
+/**
+ * Grafana's dashboard model of the rows. Rows are expanded: a row's panels follow it in the
+ * dashboard's own panel list (Grafana keeps `row.panels` for collapsed rows), and the builder
+ * lays them out left to right under their row.
+ */
+function modelDashboard(service: IModelService, uid: string): grafana.Dashboard {
+  const datasource: common.DataSourceRef = { type: 'prometheus', uid: `\${${DATASOURCE_VARIABLE}}` };
+  const builder = new grafana.DashboardBuilder(`Model ${service.modelName} (${service.namespace})`)
+    .uid(uid)
+    .description(`Serving, drift and quality of model ${service.modelName}, generated by mlops-constructs.`)
+    .tags(['mlops', 'model'])
+    .editable()
+    .version(1)
+    .refresh('30s')
+    .time({ from: 'now-6h', to: 'now' })
+    .timezone('browser')
+    .tooltip(grafana.DashboardCursorSync.Crosshair)
+    .withVariable(new grafana.DatasourceVariableBuilder(DATASOURCE_VARIABLE)
+      .label('Data source')
+      .type('prometheus')
+      .hide(grafana.VariableHide.DontHide));
   let id = 1;
-  let y = 0;
-  for (const row of rows) {
-    panels.push({ id: id++, type: 'row', title: row.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] });
-    y += 1;
-    let x = 0;
-    for (const spec of row.panels) {
-      const w = spec.width ?? 12;
-      if (x + w > 24) {
-        x = 0;
-        y += 8;
-      }
-      panels.push(panel(id++, spec, { h: 8, w, x, y }));
-      x += w;
-    }
-    y += 8;
+  for (const row of rowSpecs(service)) {
+    builder.withRow(new grafana.RowBuilder(row.title).id(id++).collapsed(false));
+    for (const spec of row.panels) builder.withPanel(panel(id++, spec, datasource));
   }
-
-  return {
-    uid,
-    title: `Model ${service.modelName} (${service.namespace})`,
-    description: `Serving, drift and quality of model ${service.modelName}, generated by mlops-constructs.`,
-    tags: ['mlops', 'model'],
-    editable: true,
-    schemaVersion: 39,
-    version: 1,
-    refresh: '30s',
-    time: { from: 'now-6h', to: 'now' },
-    timezone: 'browser',
-    graphTooltip: 1,
-    templating: {
-      list: [{ name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', hide: 0, current: {} }],
-    },
-    annotations: { list: [] },
-    panels,
-  };
+  return builder.build();
 }
 
-function panel(id: number, spec: PanelSpec, gridPos: Record<string, number>): Record<string, unknown> {
-  const steps: Array<{ color: string; value: number | null }> = [{ color: 'green', value: null }];
+function panel(id: number, spec: PanelSpec, datasource: common.DataSourceRef): timeseries.PanelBuilder {
+  const steps: grafana.Threshold[] = [{ color: 'green', value: null }];
   if (spec.threshold !== undefined) steps.push({ color: 'red', value: spec.threshold });
-  return {
-    id,
-    type: 'timeseries',
-    title: spec.title,
-    description: spec.description,
-    datasource: { type: 'prometheus', uid: '${datasource}' },
-    gridPos,
-    targets: spec.targets.map((t, i) => ({
-      refId: String.fromCharCode(65 + i),
-      datasource: { type: 'prometheus', uid: '${datasource}' },
-      expr: t.expr,
-      legendFormat: t.legend,
-      range: true,
-    })),
-    fieldConfig: {
-      defaults: {
-        unit: spec.unit,
-        ...(spec.min !== undefined ? { min: spec.min } : {}),
-        ...(spec.max !== undefined ? { max: spec.max } : {}),
-        thresholds: { mode: 'absolute', steps },
-        custom: { thresholdsStyle: { mode: spec.threshold !== undefined ? 'line' : 'off' } },
-      },
-      overrides: [],
-    },
-    options: { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' } },
-  };
+  const builder = new timeseries.PanelBuilder()
+    .id(id)
+    .title(spec.title)
+    .description(spec.description)
+    .datasource(datasource)
+    .height(PANEL_HEIGHT)
+    .span(spec.width ?? 12)
+    .unit(spec.unit)
+    .thresholds(new grafana.ThresholdsConfigBuilder().mode(grafana.ThresholdsMode.Absolute).steps(steps))
+    .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder()
+      .mode(spec.threshold !== undefined ? common.GraphThresholdsStyleMode.Line : common.GraphThresholdsStyleMode.Off))
+    .legend(new common.VizLegendOptionsBuilder().displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).showLegend(true))
+    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.None));
+  if (spec.min !== undefined) builder.min(spec.min);
+  if (spec.max !== undefined) builder.max(spec.max);
+  spec.targets.forEach((target, i) => builder.withTarget(new prometheus.DataqueryBuilder()
+    .refId(String.fromCharCode(65 + i))
+    .datasource(datasource)
+    // Hand-written PromQL: Grafana's visual query builder would rewrite it.
+    .editorMode(prometheus.QueryEditorMode.Code)
+    .expr(target.expr)
+    .legendFormat(target.legend)
+    .range()));
+  return builder;
 }
-
