@@ -153,6 +153,16 @@ describe('ModelService scaling', () => {
     expect(only(objects, 'Deployment').spec.replicas).toBeUndefined();
   });
 
+  test('CPU targets above 100 % of the request, which a limit above the request allows', () => {
+    // GIVEN a 1-core request with a 2-core limit, scaled at 150 % of the request
+    const chart = newChart();
+    new ModelService(chart, 'm', { runtime: champion(), maxReplicas: 6, cpuRequest: Cpu.cores(1), cpuLimit: Cpu.cores(2), scaleOn: [ScalingMetric.cpu(150)] });
+    // WHEN / THEN the HPA targets 150 %
+    expect(only(synth(chart), 'HorizontalPodAutoscaler').spec.metrics).toEqual([
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 150 } } },
+    ]);
+  });
+
   test('request-rate scaling uses a KEDA ScaledObject on the contract metric instead of an HPA', () => {
     // GIVEN
     const chart = newChart();
@@ -207,6 +217,34 @@ describe('ModelService placement, env and exposure', () => {
     expect(pod.containers[1].resources.limits['nvidia.com/gpu']).toBeUndefined();
     expect(pod.tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
     expect(pod.nodeSelector).toEqual({ 'cloud.example.com/pool': 'gpu' });
+  });
+
+  test('GPUs: one scoring worker by default, however many cores, so the model is not loaded once per worker', () => {
+    // GIVEN a 1-GPU server with 4 cores, and the same with workers set
+    const chart = newChart();
+    new ModelService(chart, 'gpu', { runtime: champion(), gpuCount: 1, cpuRequest: Cpu.cores(4) });
+    new ModelService(chart, 'gpu-two', { runtime: champion(), gpuCount: 1, cpuRequest: Cpu.cores(4), workers: 2 });
+    new ModelService(chart, 'flask', {
+      runtime: ServingRuntime.custom({ image: 'registry.example.com/vision-flask:3.2.0', port: 5000 }), gpuCount: 1, cpuRequest: Cpu.cores(4),
+    });
+
+    // WHEN synthesized
+    const objects = synth(chart);
+    const workersOf = (name: string) => {
+      const server = container(only(objects, 'Deployment', name), 'model-server');
+      return server.args ? server.args[server.args.indexOf('--workers') + 1] : server.env.find((e: any) => e.name === 'WEB_CONCURRENCY').value;
+    };
+
+    // THEN one worker each, unless workers says otherwise
+    expect([workersOf('gpu'), workersOf('gpu-two'), workersOf('flask')]).toEqual(['1', '2', '1']);
+  });
+
+  test('workers overrides the count from the CPU limit', () => {
+    const chart = newChart();
+    const service = new ModelService(chart, 'm', { runtime: champion(), cpuRequest: Cpu.cores(4), workers: 3 });
+    const server = container(only(synth(chart), 'Deployment'), 'model-server');
+    expect(server.args[server.args.indexOf('--workers') + 1]).toBe('3');
+    expect(service.workers).toBe(3);
   });
 
   test('spreads replicas across zones and nodes, unless turned off', () => {
@@ -375,6 +413,15 @@ describe('ModelService validation', () => {
       /metricsProxy \(false\) cannot be false for the mlflow-image runtime/],
     ['fails on an error objective outside 0..1', () => new ModelService(newChart(), 'm', { runtime: champion(), errorRateObjective: 5 }),
       /errorRateObjective \(5\) is not a share between 0 and 1/],
+    ['fails on a CPU target the limit can never reach', () => new ModelService(newChart(), 'm', { runtime: champion(), maxReplicas: 4, scaleOn: [ScalingMetric.cpu(150)] }),
+      /^ModelService test\/m: scaleOn\[0\] cpu target utilization \(150\) is above what a pod can use: its cpuLimit \(1000m\) is 100 % of its request \(1000m\); raise cpuLimit to at least 1500m, or lower the target to 100 or less$/],
+    ['fails on a memory target the limit can never reach', () => new ModelService(newChart(), 'm', {
+      runtime: champion(), maxReplicas: 4, memoryRequest: Size.gibibytes(2), memoryLimit: Size.gibibytes(3), scaleOn: [ScalingMetric.memory(160)],
+    }), /scaleOn\[0\] memory target utilization \(160\) is above what a pod can use: its memoryLimit \(3072Mi\) is 150 % of its request \(2048Mi\); raise memoryLimit to at least 3277Mi/],
+    ['fails on a target that is not a whole percentage', () => new ModelService(newChart(), 'm', { runtime: champion(), maxReplicas: 4, scaleOn: [ScalingMetric.cpu(0)] }),
+      /scaleOn\[0\] cpu target utilization \(0\) is not a whole percentage of the request between 1 and 1000/],
+    ['fails on zero workers', () => new ModelService(newChart(), 'm', { runtime: champion(), workers: 0 }),
+      /^ModelService test\/m: workers \(0\) is not an integer between 1 and 64/],
     ['fails on a startup timeout too short to load a model', () => new ModelService(newChart(), 'm', { runtime: champion(), startupTimeout: Duration.seconds(2) }),
       /startupTimeout \("2s"\) is not a whole number of seconds between 10 and 3600/],
   ];

@@ -48,6 +48,11 @@ export interface ModelServiceProps extends ResourceProps, EnvProps, PodProps, Po
   readonly gpuCount?: number;
   /** Extended resource name of the GPUs. @default 'nvidia.com/gpu' */
   readonly gpuResourceName?: string;
+  /**
+   * Scoring worker processes per pod; each loads its own copy of the model (into GPU memory
+   * too, with GPUs). @default - 1 with GPUs, else the whole cores of the CPU limit (at least 1)
+   */
+  readonly workers?: number;
   /** Mount an API token; only for servers that call the Kubernetes API. @default false */
   readonly automountServiceAccountToken?: boolean;
   /** Longest the model may take to load before the pod is restarted. @default Duration.minutes(10) */
@@ -166,9 +171,8 @@ export class ModelService extends Construct implements IModelService {
       cpuRequest: p.cpuRequest ?? Cpu.cores(1), cpuLimit: p.cpuLimit ?? p.cpuRequest ?? Cpu.cores(1),
       memoryRequest: p.memoryRequest ?? Size.gibibytes(2), memoryLimit: p.memoryLimit ?? p.memoryRequest ?? Size.gibibytes(2),
     }, '', (cpu) => cpu);
-    // Worker processes follow the CPU the container may use, never the node's core count
-    // (which a Python server would otherwise read from /proc and overcommit).
-    this.workers = Math.max(1, Math.floor(resources.cpu.limit.millicores / 1000));
+    this.checkScalingTargets(scaling, resources);
+    this.workers = this.checkWorkers(p, resources);
     const exposure = this.checkExposure(p, scaling);
     this.exportsServingMetrics = exposure.proxied || p.runtime.exportsOwnMetrics;
     this.runtimeContainer = p.runtime.bind(this, { kind: KIND, workers: this.workers, port: exposure.modelPort });
@@ -241,6 +245,37 @@ export class ModelService extends Construct implements IModelService {
       kinds.add(metric.kind);
     });
     return { replicas, maxReplicas, autoscaled, scaleOn };
+  }
+
+  /**
+   * A CPU or memory target the pods can never reach (above what the limit allows, as a share
+   * of the request) would keep the autoscaler from ever scaling out.
+   */
+  private checkScalingTargets(scaling: Scaling, resources: Resources): void {
+    scaling.scaleOn.forEach((metric, i) => {
+      if (!(metric instanceof ResourceScalingMetric)) return;
+      const [request, limit, unit] = metric.kind === 'cpu'
+        ? [resources.cpu.request.millicores, resources.cpu.limit.millicores, 'm']
+        : [resources.memory.request, resources.memory.limit, 'Mi'];
+      const reachable = Math.floor((limit / request) * 100);
+      if (metric.targetUtilization > reachable) {
+        const field = metric.kind === 'cpu' ? 'cpuLimit' : 'memoryLimit';
+        const needed = Math.ceil((request * metric.targetUtilization) / 100);
+        throw this.fail(`scaleOn[${i}] ${metric.kind} target utilization`, metric.targetUtilization,
+          `is above what a pod can use: its ${field} (${limit}${unit}) is ${reachable} % of its request (${request}${unit})`,
+          `raise ${field} to at least ${needed}${unit}, or lower the target to ${reachable} or less`);
+      }
+    });
+  }
+
+  /** Scoring workers: each is a process with its own copy of the model. */
+  private checkWorkers(p: ModelServiceProps, resources: Resources): number {
+    if (p.workers !== undefined) return requireInteger(KIND, this, 'workers', p.workers, 1, 64);
+    // With GPUs one process, so the model is not loaded onto the same device once per worker.
+    if (typeof p.gpuCount === 'number' && p.gpuCount > 0) return 1;
+    // Otherwise the CPU the container may use, never the node's core count (which a Python
+    // server would read from /proc and overcommit).
+    return Math.max(1, Math.floor(resources.cpu.limit.millicores / 1000));
   }
 
   /**

@@ -6,7 +6,10 @@ import { Duration } from 'cdk8s';
  * which then carries the CPU and memory targets too.
  */
 export abstract class ScalingMetric {
-  /** Average CPU use as a percentage of the CPU request. @param targetUtilization @default 70 */
+  /**
+   * Average CPU use as a percentage of the CPU request; above 100 when the limit is above the
+   * request (the pods may then use more than they asked for). @param targetUtilization @default 70
+   */
   public static cpu(targetUtilization: number = 70): ScalingMetric {
     return new ResourceScalingMetric('cpu', targetUtilization);
   }
@@ -46,8 +49,8 @@ export class ResourceScalingMetric extends ScalingMetric {
 
   public problems(): [string, unknown, string, string] | undefined {
     const v = this.targetUtilization;
-    if (!Number.isInteger(v) || v < 1 || v > 100) {
-      return [`${this.kind} target utilization`, v, 'is not a whole percentage between 1 and 100', 'use e.g. ScalingMetric.cpu(70)'];
+    if (!Number.isInteger(v) || v < 1 || v > 1000) {
+      return [`${this.kind} target utilization`, v, 'is not a whole percentage of the request between 1 and 1000', 'use e.g. ScalingMetric.cpu(70)'];
     }
     return undefined;
   }
