@@ -1,3 +1,3 @@
-// The one place that reaches into cdk8s-plus-28: its generated Kubernetes 1.28 API classes.
-// cdk8s-plus-28 is unmaintained upstream; moving to a newer line changes this import only.
-export * from 'cdk8s-plus-28/lib/imports/k8s';
+// The Kubernetes API classes: src/imports/k8s.ts, generated from the OpenAPI document of the
+// pinned kube-apiserver (scripts/import-k8s.js; see docs/architecture.md, "Kubernetes types").
+export * from '../../imports/k8s';
