@@ -64,6 +64,8 @@ export class ModelDashboard extends Construct {
     }
     this.name = `${service.name}-dashboard`;
     this.uid = dashboardUid(service.namespace, service.name);
+    // Typed as a plain record: the package's .d.ts never names an SDK type, so users' projects
+    // (classic node resolution cannot see the SDK's exports-only subpaths) need not resolve it.
     this.dashboard = { ...modelDashboard(service, this.uid) };
     this.configMap = new k8s.KubeConfigMap(this, 'Resource', {
       metadata: {
