@@ -21,8 +21,8 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'user-project');
 
 /** What the user project installs beside mlops-constructs: its tools and the validator's peers. */
 const PROJECT_DEV_DEPENDENCIES = [
-  'cdk8s', 'constructs', 'typescript', 'jest', 'ts-jest', '@types/jest', '@types/node',
-  'ajv', 'js-yaml', 'kubernetes-models', '@kubernetes/client-node', '@pulumi/pulumi', '@pulumi/kubernetes',
+  'cdk8s', 'constructs', 'cdk8s-cli', 'ts-node', 'typescript', 'jest', 'ts-jest', '@types/jest', '@types/node',
+  'ajv', 'js-yaml', 'kubernetes-models', '@kubernetes/client-node',
 ];
 
 interface LockEntry {
@@ -115,9 +115,8 @@ export function createUserProject(pkg: PackedPackage): string {
   };
   writeFileSync(path.join(project, 'package-lock.json'), `${JSON.stringify({ name: manifest.name, version: manifest.version, lockfileVersion: 3, requires: true, packages }, null, 2)}\n`);
 
-  // Install scripts are not run, as in this repository's own npm ci (scripts/setup-node.sh):
-  // @pulumi/kubernetes' would download the provider plugin, which only `pulumi up` needs, and
-  // protobufjs' only checks its version.
+  // None of these packages has an install script (checked in packaging.test.ts); npm 11 would
+  // ask before running one.
   run('npm', ['ci', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel', 'error'], project);
   return project;
 }
@@ -187,4 +186,19 @@ export function documentedExample(): string {
   const end = lines.indexOf('```', marker + 2);
   if (end < 0) throw new Error('docs/testing.md: the example block is not closed by a ``` line');
   return `${lines.slice(marker + 2, end).join('\n')}\n`;
+}
+
+/** The code blocks of the README's `## Install` section, by language (`sh`, `yaml`, `ts`). */
+export function readmeInstallBlocks(): Record<string, string> {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Install\n');
+  if (start < 0) throw new Error('README.md has no "## Install" section');
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  const blocks: Record<string, string> = {};
+  for (const m of section.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)) {
+    if (blocks[m[1]] !== undefined) throw new Error(`README.md's install section has two \`\`\`${m[1]} blocks`);
+    blocks[m[1]] = m[2];
+  }
+  return blocks;
 }
