@@ -97,7 +97,14 @@ export class PulumiWorkspace {
   ) {}
 
   /** A workspace whose (new) stack deploys to the cluster of `kubeconfig`. */
-  static async create(options: { kubeconfig: string; stack?: string; projectDir?: string; extraEnv?: NodeJS.ProcessEnv }): Promise<PulumiWorkspace> {
+  static async create(options: {
+    kubeconfig: string;
+    stack?: string;
+    projectDir?: string;
+    /** The version the built provider is installed as. @default KUBERNETES_PROVIDER_VERSION */
+    providerVersion?: string;
+    extraEnv?: NodeJS.ProcessEnv;
+  }): Promise<PulumiWorkspace> {
     const projectDir = options.projectDir ?? PROJECT_DIR;
     const bin = engineBinaries();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-pulumi-'));
@@ -126,7 +133,7 @@ export class PulumiWorkspace {
     const written = path.join(projectDir, `Pulumi.${stack.split('/').pop()}.yaml`);
     try {
       if (fs.existsSync(written)) throw new Error(`${written} exists; the engine tier would overwrite it with its own stack's config`);
-      await ws.ok(['plugin', 'install', 'resource', 'kubernetes', KUBERNETES_PROVIDER_VERSION, '--file', bin.kubernetesProvider]);
+      await ws.ok(['plugin', 'install', 'resource', 'kubernetes', options.providerVersion ?? KUBERNETES_PROVIDER_VERSION, '--file', bin.kubernetesProvider]);
       await ws.ok(['stack', 'init', stack]);
       fs.copyFileSync(written, ws.configFile);
       fs.rmSync(written);

@@ -21,7 +21,7 @@ import * as yaml from 'js-yaml';
 import { typeToken } from '../../src/pulumi';
 import { ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
 import { applyStrict, cdk8sSynth, createRestrictedNamespace, installCrds, liveObjects, SynthesizedStack } from '../controlplane/stack-checks';
-import { PROJECT_DIR, PULUMI_VERSION, PulumiWorkspace, unexpectedStderr } from './engine';
+import { KUBERNETES_PROVIDER_VERSION, PROJECT_DIR, PULUMI_VERSION, PulumiWorkspace, unexpectedStderr } from './engine';
 import { StatusNode } from './status-node';
 
 const NAMESPACE = 'mlops';
@@ -198,6 +198,22 @@ describe('failures', () => {
     const settled = await ws.run(['preview', '--expect-no-changes']);
     expect({ code: settled.code, stderr: unexpectedStderr(settled) }).toEqual({ code: 0, stderr: [] });
     await destroyAndClean(ws);
+  });
+
+  test('fails when the installed provider is not the version the @pulumi/kubernetes SDK asks for, instead of fetching that one', async () => {
+    // GIVEN a workspace whose only kubernetes plugin is the built provider installed as another version
+    const other = await PulumiWorkspace.create({ kubeconfig: cp.kubeconfig, providerVersion: 'v4.24.0' });
+    try {
+      // WHEN the stack is previewed
+      const preview = await other.run(['preview']);
+      // THEN the engine names the version it needs, and nothing was downloaded
+      expect(preview.code).not.toBe(0);
+      expect(preview.stdout + preview.stderr).toContain(`no resource plugin 'pulumi-resource-kubernetes' found in the workspace at version ${KUBERNETES_PROVIDER_VERSION}`);
+      const plugins = JSON.parse((await other.ok(['plugin', 'ls', '--json'])).stdout);
+      expect(plugins.map((p: any) => `${p.kind} ${p.name} ${p.version}`)).toEqual(['resource kubernetes 4.24.0']);
+    } finally {
+      other.remove();
+    }
   });
 
   test('two components that would create the same Kubernetes object fail before anything is applied, naming both', async () => {
