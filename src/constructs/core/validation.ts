@@ -139,3 +139,11 @@ export function resolveNamespace(kind: string, scope: Construct, explicit: unkno
   }
   return requireDnsLabel(kind, scope, 'namespace', namespace);
 }
+
+/** S3 bucket naming rules (AWS and MinIO): 3..63 lowercase letters, digits, "." and "-", no "..". */
+export function isS3BucketName(value: unknown): value is string {
+  return typeof value === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) && !value.includes('..');
+}
+
+/** The fix for a bad bucket name, the same wherever a bucket is taken. */
+export const S3_BUCKET_FIX = 'use 3 to 63 lowercase letters, digits, "." and "-", e.g. "mlflow-artifacts"';

@@ -97,6 +97,8 @@ export function resourceRequirements(r: Resources, extraLimits: Record<string, k
 // ---- environment -------------------------------------------------------------------------
 
 const SECRET_LOOKING_NAME = /PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY/i;
+/** A URI with a password in its user info: `postgresql://user:secret@host/db`. */
+const URI_WITH_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i;
 
 /**
  * The environment of one container, in the order it is added: variables the construct sets
@@ -131,6 +133,10 @@ export class EnvBuilder {
     }
     if (SECRET_LOOKING_NAME.test(name)) {
       throw invalidProp(this.kind, this.scope, field, '<redacted>', 'looks like a secret written in plain text', this.secretFix);
+    }
+    if (URI_WITH_PASSWORD.test(value)) {
+      throw invalidProp(this.kind, this.scope, field, '<redacted>', 'holds a URI with a password (user:password@host) written in plain text',
+        `${this.secretFix}, or leave the password out of the URI and pass it in its own Secret-backed variable`);
     }
     const e = { name, value };
     this.vars.push(e);

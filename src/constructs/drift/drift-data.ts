@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { IModelRegistry, ModelReference } from '../core/model-reference';
-import { invalidProp } from '../core/validation';
+import { invalidProp, isS3BucketName, S3_BUCKET_FIX } from '../core/validation';
 
 /** Names the DriftMonitor hands to a dataset when binding it. */
 export interface DriftDataBindContext {
@@ -50,8 +50,17 @@ export class DriftData {
     if (typeof uri !== 'string' || uri.length === 0) {
       throw invalidProp(kind, scope, field, uri, 'is empty', 'give the dataset location');
     }
-    if (this.model === undefined) {
-      const ok = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/\S+$/.test(uri) || /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01').replace(/\{\{hour\}\}/g, '00'));
+    if (this.model === undefined && uri.startsWith('s3://')) {
+      // Say which part of an S3 location is wrong: the bucket or the missing key.
+      const [bucket, ...key] = uri.slice('s3://'.length).split('/');
+      if (!isS3BucketName(bucket)) {
+        throw invalidProp(kind, scope, field, uri, `names the bucket ${JSON.stringify(bucket)}, which is not an S3 bucket name`, S3_BUCKET_FIX);
+      }
+      if (key.join('/').trim() === '' || /\s/.test(key.join('/'))) {
+        throw invalidProp(kind, scope, field, uri, `has no object key after the bucket ${JSON.stringify(bucket)}`, `use s3://${bucket}/<key>, e.g. s3://${bucket}/features/dt={{ds}}/traffic.parquet`);
+      }
+    } else if (this.model === undefined) {
+      const ok = /^runs:\/[0-9a-f]{32}\/\S+$/.test(uri) || isHttpUrl(uri.replace(/\{\{ds\}\}/g, '2024-01-01').replace(/\{\{hour\}\}/g, '00'));
       if (!ok) {
         throw invalidProp(kind, scope, field, uri, 'is not a dataset location the checker can read from a pod',
           'use s3://bucket/key, http(s)://..., runs:/<run id>/<path> or DriftData.registryModel(...)');

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../core/k8s';
 import type { SecretKeySelector } from '../core/workload-props';
 import { requireMebibytes, requireSecretRef } from '../core/prop-checks';
-import { invalidProp, requireDnsSubdomain } from '../core/validation';
+import { invalidProp, isS3BucketName, requireDnsSubdomain, S3_BUCKET_FIX } from '../core/validation';
 import { secretKeyRef, WorkloadBindContext } from '../core/workload';
 
 /** An S3 bucket, on AWS or any S3-compatible store such as MinIO. */
@@ -73,9 +73,6 @@ export abstract class ArtifactStore {
   public abstract bind(scope: Construct, context: ArtifactStoreBindContext): ArtifactStoreBinding;
 }
 
-// AWS bucket naming rules (no uppercase, no underscores, 3..63 characters).
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
 class S3ArtifactStore extends ArtifactStore {
   public readonly kind = 's3';
 
@@ -86,9 +83,7 @@ class S3ArtifactStore extends ArtifactStore {
   public bind(scope: Construct, context: ArtifactStoreBindContext): ArtifactStoreBinding {
     const o = this.options ?? ({} as S3ArtifactStoreOptions);
     const k = context.kind;
-    if (typeof o.bucket !== 'string' || !BUCKET.test(o.bucket) || o.bucket.includes('..')) {
-      throw invalidProp(k, scope, 'artifacts.bucket', o.bucket, 'is not an S3 bucket name', 'use 3 to 63 lowercase letters, digits, "." and "-", e.g. "mlflow-artifacts"');
-    }
+    if (!isS3BucketName(o.bucket)) throw invalidProp(k, scope, 'artifacts.bucket', o.bucket, 'is not an S3 bucket name', S3_BUCKET_FIX);
     let prefix = '';
     if (o.prefix !== undefined) {
       if (typeof o.prefix !== 'string' || !/^[A-Za-z0-9!_.*'()/-]+$/.test(o.prefix) || o.prefix.startsWith('/')) {
