@@ -83,6 +83,26 @@ export abstract class KubernetesComponent<C> extends pulumi.ComponentResource {
   }
 }
 
+/** A component whose construct's main object is named and namespaced like the construct. */
+export abstract class WorkloadComponent<C extends { readonly name: string; readonly namespace: string }> extends KubernetesComponent<C> {
+  protected mainObject(): { readonly name: string; readonly namespace: string } {
+    return { name: this.construct.name, namespace: this.construct.namespace };
+  }
+}
+
+/** A component that serves through a Deployment and a Service of its name. */
+export abstract class ServingComponent<C extends { readonly name: string; readonly namespace: string }> extends WorkloadComponent<C> {
+  /** The Deployment. */
+  public get deployment(): Deployment {
+    return this.typed<Deployment>('Deployment');
+  }
+
+  /** The Service clients call. */
+  public get service(): Service {
+    return this.typed<Service>('Service');
+  }
+}
+
 /** `F` when it lists every key of `T`, else never: a field added to an interface must be copied too. */
 type EveryKey<T, F extends readonly (keyof T)[]> = Exclude<keyof T, F[number]> extends never ? F : never;
 

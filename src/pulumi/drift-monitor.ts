@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { copyFields, CronJob, KubernetesComponent } from './component';
+import { copyFields, CronJob, WorkloadComponent } from './component';
 import { constructId, StackSettings } from './synthesis';
 import { requirePinnedImage } from '../constructs/core/validation';
 import { DriftMonitor as DriftMonitorConstruct, DriftMonitorProps } from '../constructs/drift/drift-monitor';
@@ -24,7 +24,7 @@ export interface DriftMonitor extends IDriftMonitor {}
  * `pushgateway: first.pushgateway`, as cdk8s monitors of one chart share `Pushgateway.of(chart)`.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class DriftMonitor extends KubernetesComponent<DriftMonitorConstruct> implements IDriftMonitor {
+export class DriftMonitor extends WorkloadComponent<DriftMonitorConstruct> implements IDriftMonitor {
   /** Where the checks push their results: the Pushgateway this component deployed, or the one passed in. */
   public readonly pushgateway: IPushgateway;
 
@@ -51,9 +51,5 @@ export class DriftMonitor extends KubernetesComponent<DriftMonitorConstruct> imp
   /** The CronJob of the checks. */
   public get cronJob(): CronJob {
     return this.typed<CronJob>('CronJob');
-  }
-
-  protected mainObject() {
-    return { name: this.construct.name, namespace: this.construct.namespace };
   }
 }

@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { Deployment, KubernetesComponent, Service } from './component';
+import { ServingComponent } from './component';
 import { constructId, StackSettings } from './synthesis';
 import { IMonitoredRegistry } from '../constructs/alerts/prometheus-alerts';
 import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/core/model-reference';
@@ -20,7 +20,7 @@ export interface ModelRegistryArgs extends Omit<ModelRegistryProps, 'image' | 'n
  * Satisfies IModelRegistry, so ModelService and DriftMonitor components (and cdk8s
  * constructs) take `registry.model(...)` from it.
  */
-export class ModelRegistry extends KubernetesComponent<ModelRegistryConstruct> implements IModelRegistry, IMonitoredRegistry {
+export class ModelRegistry extends ServingComponent<ModelRegistryConstruct> implements IModelRegistry, IMonitoredRegistry {
   /** Kubernetes name of the Deployment and the Service. */
   public readonly name: string;
   public readonly namespace: string;
@@ -55,19 +55,5 @@ export class ModelRegistry extends KubernetesComponent<ModelRegistryConstruct> i
     // The construct checks the name and selector; the reference points at this component.
     this.guard(() => this.construct.model(name, options));
     return ModelReference.of(this, name, options);
-  }
-
-  /** The Deployment of the tracking server. */
-  public get deployment(): Deployment {
-    return this.typed<Deployment>('Deployment');
-  }
-
-  /** The Service of the tracking server. */
-  public get service(): Service {
-    return this.typed<Service>('Service');
-  }
-
-  protected mainObject() {
-    return { name: this.construct.name, namespace: this.construct.namespace };
   }
 }

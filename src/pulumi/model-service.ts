@@ -1,5 +1,5 @@
 import * as pulumi from '@pulumi/pulumi';
-import { copyFields, Deployment, KubernetesComponent, Service } from './component';
+import { copyFields, ServingComponent } from './component';
 import { constructId, StackSettings } from './synthesis';
 import { requirePinnedImage } from '../constructs/core/validation';
 import { IModelService, MODEL_SERVICE_FIELDS } from '../constructs/serving/interfaces';
@@ -31,7 +31,7 @@ export interface ModelService extends IModelService {}
  * IModelService, so DriftMonitor and PrometheusAlerts components (and cdk8s constructs) take it.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class ModelService extends KubernetesComponent<ModelServiceConstruct> implements IModelService {
+export class ModelService extends ServingComponent<ModelServiceConstruct> implements IModelService {
   /** Name of the Service clients call: `http://<serviceName>.<namespace>.svc`. */
   public readonly serviceName: string;
 
@@ -61,19 +61,5 @@ export class ModelService extends KubernetesComponent<ModelServiceConstruct> imp
     });
     copyFields<IModelService, typeof MODEL_SERVICE_FIELDS>(this, this.construct, MODEL_SERVICE_FIELDS);
     this.serviceName = this.construct.service.name;
-  }
-
-  /** The Deployment of the model server. */
-  public get deployment(): Deployment {
-    return this.typed<Deployment>('Deployment');
-  }
-
-  /** The Service clients call. */
-  public get service(): Service {
-    return this.typed<Service>('Service');
-  }
-
-  protected mainObject() {
-    return { name: this.construct.name, namespace: this.construct.namespace };
   }
 }
