@@ -77,6 +77,12 @@ export const ALERT_NAMES = [
   'ModelErrorBudgetBurn',
 ] as const;
 
+/**
+ * Upper bounds, in seconds, of the proxy's request-duration histogram (+Inf implied): the only
+ * latencies a p99 objective on its metrics can be measured at (ModelService checks them).
+ */
+export const PROXY_DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 /** Environment variables the metrics proxy reads (set by ModelService, read by src/runtime/metrics-proxy). */
 export const PROXY_ENV = {
   upstream: 'MLOPS_PROXY_UPSTREAM',

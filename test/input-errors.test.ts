@@ -77,3 +77,29 @@ describe('a negative Duration', () => {
       .toThrow(/^ModelService test\/m: latencyObjective/);
   });
 });
+
+describe('a latency objective the serving metrics cannot measure', () => {
+  test('fails above the top histogram bucket (10 s)', () => {
+    expect(() => new ModelService(newChart(), 'm', { runtime: champion(), latencyObjective: Duration.seconds(15) }))
+      .toThrow(/^ModelService test\/m: latencyObjective \("15s"\) is above the top bucket \(10s\) of the serving latency histogram, so a p99 above it can never be measured; use at most Duration\.seconds\(10\)$/);
+  });
+
+  test('fails off a bucket bound, naming the bounds around it', () => {
+    expect(() => new ModelService(newChart(), 'm', { runtime: champion(), latencyObjective: Duration.millis(300) }))
+      .toThrow(/latencyObjective \("300ms"\) is not a bucket bound of the serving latency histogram \(5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2\.5s, 5s, 10s\), so the p99 the alert compares is an interpolation; use 250ms or 500ms$/);
+  });
+
+  test('accepts every bound, and any objective of a runtime that exports its own histogram', () => {
+    const chart = newChart();
+    for (const ms of [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]) {
+      new ModelService(chart, `m${ms}`, { runtime: champion(), latencyObjective: Duration.millis(ms) });
+    }
+    expect(() => new ModelService(chart, 'own', {
+      runtime: ServingRuntime.custom({
+        image: 'registry.example.com/churn-flask:2.0.1', port: 5000,
+        metrics: { requestsTotal: 'flask_http_request_total', durationHistogram: 'flask_http_request_duration_seconds' },
+      }),
+      latencyObjective: Duration.millis(300),
+    })).not.toThrow();
+  });
+});

@@ -24,7 +24,7 @@ function variantRules(): any[] {
   const custom = new ModelService(chart, 'ranker', {
     runtime: ServingRuntime.custom({ image: 'registry.example.com/ml/ranker:2.3.1', port: 8000 }),
     modelName: 'ranker_v2.1',
-    latencyObjective: Duration.seconds(2),
+    latencyObjective: Duration.millis(2500),
   });
   const dark = new ModelService(chart, 'dark', {
     runtime: ServingRuntime.custom({

@@ -4,7 +4,7 @@ import { IModelService } from './interfaces';
 import { NetworkPeer } from './network-peer';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_ENV, SERVING_METRICS } from '../../contract';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_DURATION_BUCKETS, PROXY_ENV, SERVING_METRICS } from '../../contract';
 import { ScaledObject as KedaScaledObject } from '../../imports/keda.sh';
 import {
   ServiceMonitor, ServiceMonitorSpecEndpoints, ServiceMonitorSpecEndpointsMetricRelabelings,
@@ -177,7 +177,7 @@ export class ModelService extends Construct implements IModelService {
     this.exportsServingMetrics = exposure.proxied || p.runtime.exportsOwnMetrics;
     this.runtimeContainer = p.runtime.bind(this, { kind: KIND, workers: this.workers, port: exposure.modelPort });
     requirePinnedImage(KIND, this, 'runtime.image', this.runtimeContainer.image);
-    ({ latencyObjective: this.latencyObjective, errorRateObjective: this.errorRateObjective, accuracyFloor: this.accuracyFloor } = this.checkObjectives(p));
+    ({ latencyObjective: this.latencyObjective, errorRateObjective: this.errorRateObjective, accuracyFloor: this.accuracyFloor } = this.checkObjectives(p, exposure.proxied));
     const checked = this.check(p, scaling, resources, exposure);
     this.selectorLabels = checked.labels.selector;
 
@@ -304,10 +304,26 @@ export class ModelService extends Construct implements IModelService {
     return { proxied, proxyImage, servicePort, proxyPort, modelPort, metricsOnOwnPort: false };
   }
 
-  private checkObjectives(p: ModelServiceProps): Pick<IModelService, 'latencyObjective' | 'errorRateObjective' | 'accuracyFloor'> {
+  private checkObjectives(p: ModelServiceProps, proxied: boolean): Pick<IModelService, 'latencyObjective' | 'errorRateObjective' | 'accuracyFloor'> {
     if (p.latencyObjective !== undefined) {
       const ms = p.latencyObjective.toMilliseconds();
       if (!(ms > 0) || ms > 600_000) throw this.fail('latencyObjective', `${ms}ms`, 'is not between 0 and 10 minutes', 'use e.g. Duration.millis(500)');
+      // The proxy's histogram measures p99 only at its bucket bounds: above the top one the
+      // quantile can never exceed it, and between two it is an interpolation the alert would
+      // fire on. A runtime's own histogram has buckets the construct does not know.
+      if (proxied && !PROXY_DURATION_BUCKETS.includes(ms / 1000)) {
+        const seconds = PROXY_DURATION_BUCKETS.map((b) => b * 1000);
+        const top = seconds[seconds.length - 1];
+        const below = seconds.filter((b) => b < ms).pop();
+        const above = seconds.find((b) => b > ms);
+        const show = (b: number) => (b < 1000 ? `${b}ms` : `${b / 1000}s`);
+        if (ms > top) {
+          throw this.fail('latencyObjective', show(ms), `is above the top bucket (${show(top)}) of the serving latency histogram, so a p99 above it can never be measured`,
+            `use at most Duration.seconds(${top / 1000})`);
+        }
+        throw this.fail('latencyObjective', show(ms), `is not a bucket bound of the serving latency histogram (${seconds.map(show).join(', ')}), so the p99 the alert compares is an interpolation`,
+          `use ${[below, above].filter((b) => b !== undefined).map((b) => show(b!)).join(' or ')}`);
+      }
     }
     if (p.errorRateObjective !== undefined && (typeof p.errorRateObjective !== 'number' || !(p.errorRateObjective > 0 && p.errorRateObjective < 1))) {
       throw this.fail('errorRateObjective', p.errorRateObjective, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.05 for 5 %');

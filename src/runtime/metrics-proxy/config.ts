@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { PROXY_ENV } from '../../contract';
+import { PROXY_DURATION_BUCKETS, PROXY_ENV } from '../../contract';
 
 /** Settings of the metrics proxy, read by `parseConfig` from the MLOPS_* environment. */
 export interface MetricsProxyConfig {
@@ -29,7 +29,7 @@ const ENV = PROXY_ENV;
 export const DEFAULTS = {
   listenPort: 8080,
   metricsPort: 9090,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as readonly number[],
+  buckets: PROXY_DURATION_BUCKETS,
   uncountedPaths: ['/ping', '/health', '/healthz', '/ready', '/version', '/metrics'] as readonly string[],
   upstreamTimeoutSeconds: 60,
   drainSeconds: 20,
