@@ -7,4 +7,6 @@ export * from './model-reference';
 export * from './monitoring';
 export * from './quantities';
 export { DEFAULT_USER_ID } from './security';
-export type { SecretKeySelector, Toleration } from './workload-props';
+export type {
+  EnvProps, IngressProps, PodPlacementProps, PodProps, ResourceProps, ScrapeProps, SecretKeySelector, Toleration,
+} from './workload-props';

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { IModelRegistry, ModelReference } from '../core/model-reference';
-import { invalidProp, isS3BucketName, S3_BUCKET_FIX } from '../core/validation';
+import { invalidProp, isHttpUrl, isS3BucketName, S3_BUCKET_FIX } from '../core/validation';
 
 /** Names the DriftMonitor hands to a dataset when binding it. */
 export interface DriftDataBindContext {
@@ -75,15 +75,5 @@ export class DriftData {
       throw invalidProp(kind, scope, field, uri, 'names a registry model without its registry', 'use DriftData.registryModel(registry.model(...))');
     }
     return { uri, registry: this.model?.registry };
-  }
-}
-
-/** True for an http(s) URL. */
-export function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    return false;
   }
 }

@@ -1,7 +1,7 @@
 import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { shortestPeriodSeconds } from './cron-schedule';
-import { DriftData, DriftDataBinding, isHttpUrl } from './drift-data';
+import { DriftData, DriftDataBinding } from './drift-data';
 import { IDriftMonitor } from './interfaces';
 import { IPushgateway, Pushgateway } from './pushgateway';
 import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_EXIT_CODES, CHECKER_FLAGS } from '../../contract';
@@ -10,7 +10,7 @@ import * as k8s from '../core/k8s';
 import { requireCpuPair, requireSecretRef, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
-import { invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
+import { invalidProp, isHttpUrl, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
 import { addBundleConfigMap, basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
 import { PodProps, SecretKeySelector } from '../core/workload-props';
 import { IModelService } from '../serving/interfaces';
