@@ -7,7 +7,7 @@
  * repository's package-lock.json (the same versions of cdk8s, jest, ts-jest, typescript and the
  * validator's peers, each with its integrity), so npm takes every tarball from its cache, which
  * this repository's own `npm ci` filled, and asks the registry only for what the cache lacks.
- * The install is then offline in practice, takes seconds, and cannot pick up a new release of a
+ * The install is then offline in practice, takes well under a minute, and cannot pick up a new release of a
  * transitive dependency halfway through a CI run.
  */
 import { execFileSync } from 'child_process';
