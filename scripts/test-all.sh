@@ -23,19 +23,23 @@ echo "== Go tools (actionlint, from the Go module proxy)"
 bash scripts/setup-go-tools.sh
 echo "== Kubernetes control plane and CRDs (built from the Go module proxy; cold: tens of minutes)"
 bash scripts/setup-kubernetes.sh
+echo "== Pulumi CLI, language host and Kubernetes provider (built from the Go module proxy; cold: about 20 CPU-minutes)"
+bash scripts/setup-pulumi.sh
 
 mkdir -p .cache
-rm -f .cache/jest-unit.json .cache/jest-rehearsal.json .cache/jest-controlplane.json
+rm -f .cache/jest-unit.json .cache/jest-rehearsal.json .cache/jest-controlplane.json .cache/jest-pulumi.json
 echo "== unit, snapshot, schema and property tests"
 npm run --silent test:unit -- --json --outputFile=.cache/jest-unit.json
 echo "== rehearsal tests (real programs)"
 npm run --silent test:rehearsal -- --json --outputFile=.cache/jest-rehearsal.json
 echo "== control-plane tests (real etcd, kube-apiserver, controllers, scheduler)"
 npm run --silent test:controlplane -- --json --outputFile=.cache/jest-controlplane.json
+echo "== Pulumi engine tests (real CLI, language host and provider on the real control plane)"
+npm run --silent test:pulumi -- --json --outputFile=.cache/jest-pulumi.json
 echo "== all tiers passed in $((SECONDS - started)) s"
 # One plain closing line over every tier, from jest's own JSON reports.
 node -e '
-  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json", ".cache/jest-controlplane.json"].map((f) => require("./" + f));
+  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json", ".cache/jest-controlplane.json", ".cache/jest-pulumi.json"].map((f) => require("./" + f));
   const sum = (k) => tiers.reduce((n, t) => n + t[k], 0);
   console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
 '
