@@ -47,7 +47,7 @@ describe('the packed package, installed into a CommonJS user project', () => {
     } catch (e) {
       compile = { ok: false, output: (e as Error).message };
     }
-  }, 240_000);
+  }, 420_000); // npm pack (bundle, tsc) and npm ci: about a minute alone, far more on a loaded machine
   afterAll(() => {
     for (const dir of [work, project]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
