@@ -165,7 +165,7 @@ describe('the reference stack of Pulumi.yaml, deployed by the real engine', () =
 });
 
 describe('failures', () => {
-  test('an object the apiserver refuses fails pulumi up with its name and the apiserver\'s message; the state stays consistent and the next up completes', async () => {
+  test('fails pulumi up when the apiserver refuses an object, with its name and the apiserver\'s message; the state stays consistent and the next up completes', async () => {
     // GIVEN an admission policy that refuses the model server's Deployment
     await provisionVolumes(cp, manifests);
     await cp.kubectlOk(['apply', '--server-side', '-f', '-'], { input: DENY_POLICY.map((o) => JSON.stringify(o)).join('\n') });
@@ -216,7 +216,7 @@ describe('failures', () => {
     }
   });
 
-  test('two components that would create the same Kubernetes object fail before anything is applied, naming both', async () => {
+  test('fails before anything is applied when two components would create the same Kubernetes object, naming both', async () => {
     // GIVEN a project whose program declares the ModelService fraud-detector twice, under two Pulumi names
     await createRestrictedNamespace(cp, DUPLICATE_NAMESPACE);
     const dup = await PulumiWorkspace.create({ kubeconfig: cp.kubeconfig, projectDir: path.join(__dirname, 'fixtures', 'duplicate-object') });
