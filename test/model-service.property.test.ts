@@ -90,7 +90,7 @@ describe('ModelService prop validation (property-based)', () => {
         });
         const objects = synth(chart);
         expect(objects.find((o) => o.kind === 'Deployment').metadata.name).toBe(name);
-        expect(service.workers).toBe(Math.max(1, Math.floor(cpuMillis / 1000)));
+        expect(service.workers).toBe(gpus > 0 ? 1 : Math.max(1, Math.floor(cpuMillis / 1000)));
         expect(objects.some((o) => o.kind === 'HorizontalPodAutoscaler')).toBe(extra > 0);
         expect(objects.some((o) => o.kind === 'PodDisruptionBudget')).toBe(replicas > 1);
       },
