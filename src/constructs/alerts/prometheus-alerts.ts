@@ -5,6 +5,7 @@ import { IDriftMonitor } from '../drift/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
 import { Monitoring } from '../core/monitoring';
+import { claimObjectNames } from '../core/object-names';
 import { describe, invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
 import { workloadLabels } from '../core/workload';
 import { PrometheusRule, PrometheusRuleSpecGroups, PrometheusRuleSpecGroupsRulesExpr } from '../../imports/monitoring.coreos.com';
@@ -233,6 +234,7 @@ export class PrometheusAlerts extends Construct {
         service,
         namespace: this.dashboardNamespace,
       }));
+      claimObjectNames(KIND, this);
     }
     return rule;
   }
@@ -320,6 +322,7 @@ export class PrometheusAlerts extends Construct {
       },
     });
     this.rules.push(rule);
+    claimObjectNames(KIND, this);
     return rule;
   }
 

@@ -10,6 +10,7 @@ import * as k8s from '../core/k8s';
 import { requireCpuPair, requireSecretRef, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { claimObjectNames } from '../core/object-names';
 import { invalidProp, isHttpUrl, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
 import { addBundleConfigMap, basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
 import { PodProps, SecretKeySelector } from '../core/workload-props';
@@ -296,6 +297,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
         },
       },
     });
+    claimObjectNames(KIND, this);
   }
 
   // ---- validation -------------------------------------------------------------------------

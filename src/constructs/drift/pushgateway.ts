@@ -5,6 +5,7 @@ import * as k8s from '../core/k8s';
 import { Cluster, serviceHostName } from '../core/cluster';
 import { Monitoring } from '../core/monitoring';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
+import { claimObjectNames } from '../core/object-names';
 import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from '../core/validation';
 import { addClusterIpService, addServiceMonitor, basePodSpec, fixedResources, namedServicePort, ObjectMeta, resourceRequirements, workloadLabels } from '../core/workload';
 
@@ -110,5 +111,6 @@ export class Pushgateway extends Construct implements IPushgateway {
     addClusterIpService(this, meta, selector, [namedServicePort('http', PORT)]);
     // Keep the job/namespace/model labels the drift jobs pushed, rather than the scrape's own.
     addServiceMonitor(this, meta, monitorLabels, selector, [{ port: 'http', path: '/metrics', honorLabels: true, interval: `${Monitoring.of(this).scrapeInterval.toSeconds()}s` }]);
+    claimObjectNames(KIND, this);
   }
 }

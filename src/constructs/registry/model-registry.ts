@@ -12,6 +12,7 @@ import { requireMebibytes, requireSecretRef, requireSeconds } from '../core/prop
 import { Cpu } from '../core/quantities';
 import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { Cluster, requireClusterDomain, serviceHostName } from '../core/cluster';
+import { claimObjectNames } from '../core/object-names';
 import { invalidProp, requireDnsLabel, requireDnsSubdomain, requireInteger, requirePinnedImage, resolveNamespace } from '../core/validation';
 import {
   addClusterIpService, addDisruptionBudget, addIngress, addServiceMonitor, basePodSpec, CheckedPodProps, EnvBuilder, namedServicePort,
@@ -241,6 +242,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     addDisruptionBudget(this, meta, this.selectorLabels, this.replicas);
     this.serviceMonitor = this.addServiceMonitor(c, meta);
     if (ingress) addIngress(this, meta, ingress);
+    claimObjectNames(KIND, this);
   }
 
 

@@ -12,6 +12,7 @@ import {
 } from '../../imports/monitoring.coreos.com';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
+import { claimObjectNames } from '../core/object-names';
 import { Monitoring } from '../core/monitoring';
 import { requireMebibytes, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
@@ -195,6 +196,7 @@ export class ModelService extends Construct implements IModelService {
     this.serviceMonitor = this.addServiceMonitor(checked, meta);
     if (checked.ingress) addIngress(this, meta, checked.ingress);
     this.addNetworkPolicy(checked, meta);
+    claimObjectNames(KIND, this);
   }
 
   /** Adds a plain environment variable to the model server; returns the variable. */
