@@ -27,9 +27,11 @@ const constructsZones = [
 ];
 
 const layerZones = [
-  // One direction: examples -> pulumi -> constructs -> contract; runtime -> contract only.
+  // One direction: examples -> pulumi -> constructs -> shared -> contract; runtime -> shared -> contract.
   { target: './src/constructs', from: ['./src/pulumi', './src/testing', './src/runtime', './examples'], message: 'the constructs do not depend on the layers above them or on the runtime programs' },
-  { target: './src/runtime', from: ['./src/constructs', './src/pulumi', './src/testing', './src/index.ts'], message: 'runtime programs are bundled alone: they import only src/runtime and src/contract.ts' },
+  { target: './src/runtime', from: ['./src/constructs', './src/pulumi', './src/testing', './src/index.ts'], message: 'runtime programs are bundled alone: they import only src/runtime, src/shared and src/contract.ts' },
+  // src/shared is plain code both the constructs and the runtime programs take (the cron dialect).
+  { target: './src/shared', from: './src', except: ['./shared', './contract.ts'], message: 'src/shared imports only src/shared and src/contract.ts' },
   { target: './src/contract.ts', from: './src', except: ['./contract.ts'], message: 'src/contract.ts is plain data and imports nothing' },
 ];
 

@@ -11,8 +11,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
  */
 export function bundledProgram(asset: string, sourceDir: string): string {
   const bundle = path.join(ROOT, 'assets', asset);
-  // The program's own folder and what every program imports: the shared runtime parts and the contract.
-  const sources = [sourceDir, 'src/runtime/shared', 'src/contract.ts'].map((p) => path.join(ROOT, p));
+  // The program's own folder and what every program imports: the shared runtime parts, the code shared with the constructs and the contract.
+  const sources = [sourceDir, 'src/runtime/shared', 'src/shared', 'src/contract.ts'].map((p) => path.join(ROOT, p));
   const newestSource = Math.max(...sources.flatMap(sourceFiles).map((file) => fs.statSync(file).mtimeMs));
   if (!fs.existsSync(bundle) || fs.statSync(bundle).mtimeMs < newestSource) {
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle-runtime.js')], { cwd: ROOT, stdio: 'pipe' });

@@ -1,6 +1,7 @@
 import * as fc from 'fast-check';
-import { parseCron, shortestPeriodSeconds } from '../../src/constructs/drift/cron-schedule';
-import { type WallClock, dataPeriod, parseCronSpec, previousFireTimes, wallClock } from '../../src/runtime/drift/schedule';
+import { shortestPeriodSeconds } from '../../src/constructs/drift/cron-schedule';
+import { type WallClock, dataPeriod, previousFireTimes, wallClock } from '../../src/runtime/drift/schedule';
+import { parseCron } from '../../src/shared/cron';
 
 /**
  * Which period a scheduled drift run reads: the one that has just ended (Airflow's ds), in the
@@ -50,7 +51,7 @@ describe('the data period of a scheduled run', () => {
   it('is the start of the interval that ends at the latest fire time, for any schedule and run time (property)', () => {
     // A brute-force oracle: walk back minute by minute over UTC wall-clock times.
     const minuteOf = (c: WallClock) => Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute) / 60_000;
-    const fires = (spec: ReturnType<typeof parseCronSpec>, minute: number) => {
+    const fires = (spec: ReturnType<typeof parseCron>, minute: number) => {
       const d = new Date(minute * 60_000);
       const dom = spec.daysOfMonth.has(d.getUTCDate());
       const dow = spec.daysOfWeek.has(d.getUTCDay());
@@ -67,7 +68,7 @@ describe('the data period of a scheduled run', () => {
       .map((parts) => parts.join(' '));
     const now = fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true });
     fc.assert(fc.property(schedule, now, fc.integer({ min: 0, max: 2 }), (expression, instant, back) => {
-      const spec = parseCronSpec(expression);
+      const spec = parseCron(expression);
       const found = previousFireTimes(spec, wallClock(instant, 'Etc/UTC'), back + 1);
       let minute = Math.floor(instant.getTime() / 60_000);
       const expected: number[] = [];
@@ -78,42 +79,12 @@ describe('the data period of a scheduled run', () => {
   });
 });
 
-describe('the runtime cron parser', () => {
-  it('accepts exactly what the DriftMonitor accepts at synth, with the same values (property)', () => {
-    const token = fc.oneof(fc.constant('*'), fc.integer({ min: 0, max: 61 }).map(String), fc.constantFrom('MON', 'jan', 'SUN-SAT', '1-5', '*/15', '5/10', '3-1', '0/0', ''));
-    const expression = fc.oneof(
-      fc.array(token, { minLength: 4, maxLength: 6 }).map((parts) => parts.join(' ')),
-      fc.constantFrom('@daily', '@hourly', '@weekly', '@monthly', '@yearly', '@midnight', '@annually', '0 0 * * 7'),
-    );
-    fc.assert(fc.property(expression, (text) => {
-      let synth: ReturnType<typeof parseCron> | Error;
-      let runtime: ReturnType<typeof parseCronSpec> | Error;
-      try {
-        synth = parseCron(text);
-      } catch (e) {
-        synth = e as Error;
-      }
-      try {
-        runtime = parseCronSpec(text);
-      } catch (e) {
-        runtime = e as Error;
-      }
-      if (synth instanceof Error || runtime instanceof Error) {
-        expect([synth instanceof Error, runtime instanceof Error]).toEqual([true, true]);
-        return;
-      }
-      const sorted = (s: ReadonlySet<number>) => [...s].sort((a, b) => a - b);
-      expect([synth.minutes, synth.hours, synth.daysOfMonth, synth.months, synth.daysOfWeek].map(sorted))
-        .toEqual([runtime.minutes, runtime.hours, runtime.daysOfMonth, runtime.months, runtime.daysOfWeek].map(sorted));
-      expect(synth.dayFieldsBothRestricted).toBe(runtime.dayFieldsBothRestricted);
-    }), { numRuns: 1000 });
-  });
-
+describe('the cron parser both sides share (src/shared/cron.ts)', () => {
   it('agrees with the period the DriftMonitor sizes its deadlines by', () => {
     // The shortest gap between consecutive fire times equals shortestPeriodSeconds for simple schedules
     for (const [expression, seconds] of [['0 * * * *', 3600], ['0 0 * * *', 86_400], ['*/15 * * * *', 900]] as const) {
       expect(shortestPeriodSeconds(expression)).toBe(seconds);
-      const [a, b] = previousFireTimes(parseCronSpec(expression), wallClock(at('2024-06-02T12:00:00Z'), 'Etc/UTC'), 2);
+      const [a, b] = previousFireTimes(parseCron(expression), wallClock(at('2024-06-02T12:00:00Z'), 'Etc/UTC'), 2);
       const gap = (Date.UTC(a.year, a.month - 1, a.day, a.hour, a.minute) - Date.UTC(b.year, b.month - 1, b.day, b.hour, b.minute)) / 1000;
       expect(gap).toBe(seconds);
     }

@@ -1,4 +1,5 @@
 import { InputError } from './errors';
+import { type ParsedCron, parseCron } from '../../shared/cron';
 
 /**
  * Which data a scheduled run reads. Like Airflow's `ds`, a run reads the schedule period that
@@ -10,78 +11,9 @@ import { InputError } from './errors';
  * fires (the period before the gap runs up to the first time after it); in the hour repeated
  * when they go back, both runs read the hour before, and the run after reads the repeated one.
  *
- * The cron dialect is the one Kubernetes CronJobs accept (five fields, `*`, lists, ranges,
- * steps, month and day names, the @-macros), the same as src/constructs/drift/cron-schedule.ts
- * parses at synth time (the runtime imports no construct code; a test holds the two together).
+ * The cron dialect is the one Kubernetes CronJobs accept, parsed by src/shared/cron.ts, the
+ * same parser the DriftMonitor uses at synth time.
  */
-
-const FIELDS: { name: string; min: number; max: number; names?: string[] }[] = [
-  { name: 'minute', min: 0, max: 59 },
-  { name: 'hour', min: 0, max: 23 },
-  { name: 'day of month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
-  { name: 'day of week', min: 0, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
-];
-
-const MACROS: Record<string, string> = {
-  '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0',
-  '@daily': '0 0 * * *', '@midnight': '0 0 * * *', '@hourly': '0 * * * *',
-};
-
-export interface CronSpec {
-  readonly minutes: ReadonlySet<number>;
-  readonly hours: ReadonlySet<number>;
-  readonly daysOfMonth: ReadonlySet<number>;
-  readonly months: ReadonlySet<number>;
-  /** 0 = Sunday (7 folded into 0). */
-  readonly daysOfWeek: ReadonlySet<number>;
-  /** Cron's rule: when both day fields are restricted, either may match. */
-  readonly dayFieldsBothRestricted: boolean;
-}
-
-/** Parses a cron expression; the error names the field and why. */
-export function parseCronSpec(expression: string): CronSpec {
-  const text = MACROS[expression.trim()] ?? expression.trim();
-  const parts = text.split(/\s+/);
-  if (parts.length !== 5) throw new Error(`"${expression}" has ${parts.length} fields; a CronJob schedule has 5 (minute hour day-of-month month day-of-week)`);
-  const sets = parts.map((part, i) => parseField(part, FIELDS[i]));
-  return {
-    minutes: sets[0], hours: sets[1], daysOfMonth: sets[2], months: sets[3],
-    daysOfWeek: new Set([...sets[4]].map((d) => (d === 7 ? 0 : d))),
-    dayFieldsBothRestricted: parts[2] !== '*' && parts[4] !== '*',
-  };
-}
-
-function parseField(part: string, field: typeof FIELDS[number]): Set<number> {
-  const values = new Set<number>();
-  for (const item of part.split(',')) {
-    const [range, stepText] = item.split('/');
-    const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new Error(`${field.name} "${part}": step "${stepText}" is not a positive integer`);
-    let lo: number;
-    let hi: number;
-    if (range === '*') {
-      lo = field.min;
-      hi = field.max;
-    } else {
-      const [a, b] = range.split('-');
-      lo = fieldValue(a, field, part);
-      hi = b === undefined ? (stepText === undefined ? lo : field.max) : fieldValue(b, field, part);
-    }
-    if (lo > hi) throw new Error(`${field.name} "${part}": range ${lo}-${hi} is empty`);
-    for (let v = lo; v <= hi; v += step) values.add(v);
-  }
-  return values;
-}
-
-function fieldValue(text: string, field: typeof FIELDS[number], part: string): number {
-  const byName = field.names?.indexOf(text.toUpperCase()) ?? -1;
-  const n = byName >= 0 ? byName + (field.name === 'month' ? 1 : 0) : Number(text);
-  if (text === '' || !Number.isInteger(n) || n < field.min || n > field.max) {
-    throw new Error(`${field.name} "${part}": "${text}" is not between ${field.min} and ${field.max}`);
-  }
-  return n;
-}
 
 /** A local wall-clock time in some zone, to the minute. */
 export interface WallClock {
@@ -125,7 +57,7 @@ function exists(clock: WallClock, timeZone: string): boolean {
   return false;
 }
 
-function dayMatches(cron: CronSpec, year: number, month: number, day: number): boolean {
+function dayMatches(cron: ParsedCron, year: number, month: number, day: number): boolean {
   if (!cron.months.has(month)) return false;
   const dom = cron.daysOfMonth.has(day);
   const dow = cron.daysOfWeek.has(new Date(Date.UTC(year, month - 1, day)).getUTCDay());
@@ -139,7 +71,7 @@ const SEARCH_DAYS = 4 * 366 + 31;
  * The last `count` fire times at or before `now` on the local wall clock, newest first:
  * [0] is the run's own scheduled time, [1] the start of the period that has just ended.
  */
-export function previousFireTimes(cron: CronSpec, now: WallClock, count: number, timeZone = 'Etc/UTC'): WallClock[] {
+export function previousFireTimes(cron: ParsedCron, now: WallClock, count: number, timeZone = 'Etc/UTC'): WallClock[] {
   const fixedOffset = timeZone === 'Etc/UTC' || timeZone === 'UTC';
   const minutesOfDay: number[] = [];
   for (const h of [...cron.hours].sort((a, b) => b - a)) {
@@ -185,9 +117,9 @@ export function dataPeriod(options: { schedule?: string; timeZone: string; perio
   if (options.schedule === undefined) {
     return { ds: `${clock.year}-${pad(clock.month)}-${pad(clock.day)}`, hour: pad(clock.hour), source: `the run time in ${options.timeZone}` };
   }
-  let cron: CronSpec;
+  let cron: ParsedCron;
   try {
-    cron = parseCronSpec(options.schedule);
+    cron = parseCron(options.schedule);
   } catch (err) {
     throw new InputError(`--schedule ${JSON.stringify(options.schedule)}: ${(err as Error).message}`);
   }
