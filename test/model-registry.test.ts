@@ -50,6 +50,8 @@ describe('ModelRegistry', () => {
     // THEN
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'Deployment/mlflow',
+      'NetworkPolicy/mlflow',
+      'NetworkPolicy/mlflow-postgres',
       'PersistentVolumeClaim/mlflow-artifacts',
       'Service/mlflow',
       'Service/mlflow-postgres',

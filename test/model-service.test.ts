@@ -20,6 +20,7 @@ describe('ModelService with the MLflow runtime', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ConfigMap/fraud-detector-metrics-proxy',
       'Deployment/fraud-detector',
+      'NetworkPolicy/fraud-detector',
       'PodDisruptionBudget/fraud-detector',
       'Service/fraud-detector',
       'ServiceMonitor/fraud-detector',

@@ -62,11 +62,12 @@ describe('DriftMonitor component', () => {
     for (const r of run.kubernetes()) expect(r.inputs).toEqual(expected.find((o) => key(o) === key(r.inputs)));
     // and the monitor's children are its CronJob, checker ConfigMap and the Pushgateway
     expect(childrenOf(run, 'mlops:index:DriftMonitor', 'fraud-detector-drift').map((r) => `${r.inputs.kind}/${r.inputs.metadata.name}`).sort()).toEqual([
-      'ConfigMap/fraud-detector-drift-checker', 'CronJob/fraud-detector-drift', 'Deployment/pushgateway', 'Service/pushgateway', 'ServiceMonitor/pushgateway',
+      'ConfigMap/fraud-detector-drift-checker', 'CronJob/fraud-detector-drift', 'Deployment/pushgateway',
+      'NetworkPolicy/fraud-detector-drift', 'NetworkPolicy/pushgateway', 'Service/pushgateway', 'ServiceMonitor/pushgateway',
     ]);
-    // and the CronJob waits for its checker, the ServiceMonitor for its Service
+    // and the CronJob waits for its checker and its NetworkPolicy, the ServiceMonitor for its Service
     const urn = (kind: string, name: string) => run.kubernetes().find((r) => r.inputs.kind === kind && r.inputs.metadata.name === name)!.urn;
-    expect(run.byUrn(urn('CronJob', 'fraud-detector-drift')).dependencies).toEqual([urn('ConfigMap', 'fraud-detector-drift-checker')]);
+    expect(run.byUrn(urn('CronJob', 'fraud-detector-drift')).dependencies.sort()).toEqual([urn('ConfigMap', 'fraud-detector-drift-checker'), urn('NetworkPolicy', 'fraud-detector-drift')].sort());
     expect(run.byUrn(urn('ServiceMonitor', 'pushgateway')).dependencies).toEqual([urn('Service', 'pushgateway')]);
     // and the component reports what alerting needs
     expect(monitor).toMatchObject({ name: 'fraud-detector-drift', namespace: 'mlops', modelName: 'fraud-detector', reportsQuality: true, pushgatewayJob: 'pushgateway' });
@@ -84,7 +85,7 @@ describe('DriftMonitor component', () => {
     await settled([a, b, first, second].flatMap((c) => c.resources.map((r) => r.resource)));
     // THEN one Pushgateway, and both jobs push to it
     expect(run.kubernetes().filter((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'pushgateway')).toHaveLength(1);
-    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'b').map((r) => r.inputs.kind).sort()).toEqual(['ConfigMap', 'CronJob']);
+    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'b').map((r) => r.inputs.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'NetworkPolicy']);
     const args = (name: string) => run.kubernetes().find((r) => r.inputs.kind === 'CronJob' && r.inputs.metadata.name === name)!
       .inputs.spec.jobTemplate.spec.template.spec.containers[0].args;
     expect(args('churn-drift')).toContain('http://pushgateway.mlops.svc.cluster.local:9091');

@@ -117,6 +117,10 @@ test('reports a ServiceMonitor whose port no Service has', async () => {
   // WHEN it is applied (the schema allows any port name) and the live objects are checked
   const result = await applyStrict(cp, files);
   expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+  // A CronJob's pods (and so its NetworkPolicy's) exist once it fires: run each once.
+  for (const cj of manifests.filter((m) => m.kind === 'CronJob')) {
+    await cp.kubectlOk(['create', 'job', `${cj.metadata.name}-manual`, `--from=cronjob/${cj.metadata.name}`, '-n', NAMESPACE]);
+  }
   let problems: string[] = [];
   await waitFor(async () => {
     problems = crossObjectProblems(await liveObjects(cp, NAMESPACE), ['mlflow-postgres', 'drift-data-s3']);

@@ -11,6 +11,13 @@ export interface ClusterSettings {
    * @default 'cluster.local'
    */
   readonly clusterDomain?: string;
+  /**
+   * Declare a NetworkPolicy for every workload (ingress only). Enforced only by a CNI that
+   * implements NetworkPolicy; turn off only where another mechanism (a service mesh's
+   * authorization policies) already decides who reaches each pod.
+   * @default true
+   */
+  readonly networkPolicies?: boolean;
 }
 
 /**
@@ -22,6 +29,9 @@ export class Cluster {
   /** Sets the settings for everything that will be added below `scope`; call it before adding constructs. */
   public static configure(scope: Construct, settings: ClusterSettings): void {
     if (settings.clusterDomain !== undefined) requireClusterDomain('Cluster', scope, 'clusterDomain', settings.clusterDomain);
+    if (settings.networkPolicies !== undefined && typeof settings.networkPolicies !== 'boolean') {
+      throw invalidProp('Cluster', scope, 'networkPolicies', settings.networkPolicies, 'is not a boolean', 'use true (the default) or false');
+    }
     if (scope.node.children.length > 0) {
       throw new Error(`Cluster ${scope.node.path || '<app>'}: configure() was called after constructs were added (${scope.node.children.map((c) => c.node.id).join(', ')}); call it first so every construct sees the same settings`);
     }
@@ -31,7 +41,7 @@ export class Cluster {
   /** The settings in force at `scope`, with defaults filled in. */
   public static of(scope: Construct): Required<ClusterSettings> {
     const settings = (scope.node.tryGetContext(CONTEXT_KEY) ?? {}) as ClusterSettings;
-    return { clusterDomain: settings.clusterDomain ?? 'cluster.local' };
+    return { clusterDomain: settings.clusterDomain ?? 'cluster.local', networkPolicies: settings.networkPolicies ?? true };
   }
 }
 

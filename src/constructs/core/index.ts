@@ -5,6 +5,7 @@ export type { ClusterSettings } from './cluster';
 export * from './images';
 export * from './model-reference';
 export * from './monitoring';
+export { NetworkPeer } from './network-policy';
 export * from './quantities';
 export { DEFAULT_USER_ID } from './security';
 export type {

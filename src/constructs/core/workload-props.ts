@@ -27,13 +27,13 @@ export interface Toleration {
 
 /** CPU and memory of the main container: requests the scheduler reserves, limits the kernel enforces. */
 export interface ResourceProps {
-  /** CPU reserved per pod. @default - ModelService Cpu.cores(1), ModelRegistry Cpu.millis(500), in-cluster PostgreSQL Cpu.millis(250) */
+  /** CPU reserved per pod. @default - ModelService Cpu.cores(1), ModelRegistry Cpu.millis(500), in-cluster PostgreSQL Cpu.millis(500) */
   readonly cpuRequest?: Cpu;
-  /** CPU cap; worker counts derive from it. @default - ModelService cpuRequest, ModelRegistry Cpu.cores(2), in-cluster PostgreSQL Cpu.cores(1) */
+  /** CPU cap; worker counts derive from it. @default - ModelService cpuRequest, ModelRegistry Cpu.cores(2), in-cluster PostgreSQL cpuRequest (Guaranteed QoS) */
   readonly cpuLimit?: Cpu;
-  /** Memory reserved per pod. @default - ModelService Size.gibibytes(2), ModelRegistry Size.gibibytes(1), in-cluster PostgreSQL Size.mebibytes(512) */
+  /** Memory reserved per pod. @default - ModelService Size.gibibytes(2), ModelRegistry Size.gibibytes(1), in-cluster PostgreSQL Size.gibibytes(1) */
   readonly memoryRequest?: Size;
-  /** Memory cap. @default - ModelService memoryRequest, ModelRegistry Size.gibibytes(2), in-cluster PostgreSQL Size.gibibytes(1) */
+  /** Memory cap. @default - ModelService memoryRequest, ModelRegistry Size.gibibytes(2), in-cluster PostgreSQL memoryRequest (Guaranteed QoS) */
   readonly memoryLimit?: Size;
 }
 

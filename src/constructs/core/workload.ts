@@ -38,6 +38,8 @@ export interface WorkloadBindContext {
   readonly labels: Record<string, string>;
   /** DNS domain of the cluster, for the names of Services the binding declares. */
   readonly clusterDomain: string;
+  /** Labels of the owning construct's pods, which a server the binding declares admits through its NetworkPolicy. */
+  readonly selectorLabels: Record<string, string>;
 }
 
 // ---- labels ------------------------------------------------------------------------------

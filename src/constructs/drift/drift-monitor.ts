@@ -12,6 +12,8 @@ import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { claimObjectNames } from '../core/object-names';
 import { invalidProp, isHttpUrl, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
+import { addIngressPolicy, openEgressReason } from '../core/network-policy';
+import { annotateScannerExceptions } from '../core/scanner-annotations';
 import { addBundleConfigMap, basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
 import { PodProps, SecretKeySelector } from '../core/workload-props';
 import { IModelService } from '../serving/interfaces';
@@ -241,10 +243,11 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
 
     // ---- build and emit (the chart's Pushgateway first, when this is its first user)
     const pushgateway = p.pushgateway ?? Pushgateway.of(this);
+    if (pushgateway instanceof Pushgateway) pushgateway.addClientNamespace(this.namespace);
     this.pushgatewayJob = pushgateway.serviceName;
     this.checkerArgs = this.args(p, check, schedule, pushgateway);
     const env = this.env(p, check, pods);
-    const { labels } = workloadLabels(this.name, 'drift-check', pods.extraLabels);
+    const { selector, labels } = workloadLabels(this.name, 'drift-check', pods.extraLabels);
     const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels };
     const bundle = addBundleConfigMap(this, 'CheckerBundle', { ...meta, name: `${this.name}-checker` }, BUNDLES.driftChecker, 'checker');
 
@@ -297,6 +300,13 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
         },
       },
     });
+    annotateScannerExceptions(this.cronJob, this.cronJob.toJson().spec.jobTemplate.spec.template.spec, {
+      lowUserId: 'uid 1000 is the node user of the official Node.js image that runs the checker',
+      secretEnv: pods.s3AccessKeyId ? 'the checker takes the S3 keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as the AWS SDKs do' : undefined,
+      openEgress: openEgressReason(this, 'the datasets (S3, HTTP), the registry and the Pushgateway'),
+    });
+    // The check listens on nothing: its policy admits no one.
+    addIngressPolicy(this, meta, selector, () => []);
     claimObjectNames(KIND, this);
   }
 

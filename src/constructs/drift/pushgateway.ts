@@ -4,6 +4,8 @@ import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { Cluster, serviceHostName } from '../core/cluster';
 import { Monitoring } from '../core/monitoring';
+import { addIngressPolicy, componentPeer, prometheusPeer } from '../core/network-policy';
+import { annotateScannerExceptions } from '../core/scanner-annotations';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { claimObjectNames } from '../core/object-names';
 import { requireDnsLabel, requireLabels, requirePinnedImage, resolveNamespace } from '../core/validation';
@@ -66,6 +68,7 @@ export class Pushgateway extends Construct implements IPushgateway {
   public readonly url: string;
   public readonly serviceName: string;
   public readonly namespace: string;
+  private readonly clientNamespaces = new Set<string>();
 
   constructor(scope: Construct, id: string, props: PushgatewayProps = {}) {
     super(scope, id);
@@ -80,7 +83,7 @@ export class Pushgateway extends Construct implements IPushgateway {
     const meta: ObjectMeta = { name, namespace: this.namespace, labels };
     const probe = (path: string) => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 });
 
-    new k8s.KubeDeployment(this, 'Resource', {
+    const deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name, namespace: this.namespace, labels },
       spec: {
         // One replica: pushes land on whichever pod the Service picks, so several would split the data.
@@ -108,9 +111,28 @@ export class Pushgateway extends Construct implements IPushgateway {
         },
       },
     });
+    annotateScannerExceptions(deployment, deployment.toJson().spec.template.spec, {
+      more: [{
+        kubeScore: ['deployment-replicas', 'deployment-strategy'],
+        reason: 'pushes land on whichever pod the Service picks, so one replica (replaced with Recreate) keeps every result in one place',
+      }],
+    });
     addClusterIpService(this, meta, selector, [namedServicePort('http', PORT)]);
     // Keep the job/namespace/model labels the drift jobs pushed, rather than the scrape's own.
     addServiceMonitor(this, meta, monitorLabels, selector, [{ port: 'http', path: '/metrics', honorLabels: true, interval: `${Monitoring.of(this).scrapeInterval.toSeconds()}s` }]);
+    // Anyone who can push can overwrite the drift and quality metrics behind the alerts: only
+    // drift checks (of this namespace and of those added with addClientNamespace) and Prometheus.
+    addIngressPolicy(this, meta, selector, () => [
+      { from: [componentPeer('drift-check'), ...[...this.clientNamespaces].sort().map((ns) => componentPeer('drift-check', ns))], ports: ['http'] },
+      { from: [prometheusPeer(this)], ports: ['http'] },
+    ], { denyEgress: true });
     claimObjectNames(KIND, this);
+  }
+
+  /** Admits the drift checks of another namespace through the NetworkPolicy (a DriftMonitor adds its own); returns the namespace. */
+  public addClientNamespace(namespace: string): string {
+    requireDnsLabel(KIND, this, 'addClientNamespace()', namespace);
+    if (namespace !== this.namespace) this.clientNamespaces.add(namespace);
+    return namespace;
   }
 }

@@ -6,6 +6,8 @@ import { PostgresDatabase } from './postgres';
 import { BACKEND_STORE_URI_ENV, RegistryDatabase, RegistryDatabaseBinding } from './registry-database';
 import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
 import { Images } from '../core/images';
+import { addIngressPolicy, componentPeer, NetworkPeer, openEgressReason, prometheusPeer, requirePeers } from '../core/network-policy';
+import { annotateScannerExceptions, ScannerException } from '../core/scanner-annotations';
 import * as k8s from '../core/k8s';
 import { IModelRegistry, ModelReference, ModelVersionSelector } from '../core/model-reference';
 import { requireMebibytes, requireSecretRef, requireSeconds } from '../core/prop-checks';
@@ -65,6 +67,12 @@ export interface ModelRegistryProps extends ResourceProps, EnvProps, PodProps, I
   readonly startupTimeout?: Duration;
   /** Time between SIGTERM and SIGKILL, for in-flight uploads. @default Duration.seconds(60) */
   readonly terminationGracePeriod?: Duration;
+  /**
+   * Clients admitted by the NetworkPolicy besides this namespace's model servers and drift
+   * checks and Prometheus: training jobs, CI, the ingress controller with ingressHost, model
+   * servers in other namespaces. @default []
+   */
+  readonly allowedClients?: NetworkPeer[];
 }
 
 /** Permission of the basic-auth app on resources a user did not create. */
@@ -233,6 +241,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     const auth = this.checkBasicAuth(p, database, env);
     env.addProps(p);
     const scrape = requireScrape(KIND, this, p);
+    const clients = requirePeers(KIND, this, 'allowedClients', p.allowedClients ?? []);
     const c: Checked = { servicePort, labels, database, artifacts, resources, scratchMib, image, startupSeconds, graceSeconds, ingress, cors, auth, env, pod, scrape };
 
     // ---- build and emit, in the order the objects appear in the manifests
@@ -242,6 +251,11 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     addDisruptionBudget(this, meta, this.selectorLabels, this.replicas);
     this.serviceMonitor = this.addServiceMonitor(c, meta);
     if (ingress) addIngress(this, meta, ingress);
+    // MLflow without basicAuth lets any caller move an alias, which model servers then load.
+    addIngressPolicy(this, meta, this.selectorLabels, () => [
+      { from: [componentPeer('model-server'), componentPeer('drift-check'), ...clients], ports: ['http'] },
+      { from: [prometheusPeer(this)], ports: ['http'] },
+    ]);
     claimObjectNames(KIND, this);
   }
 
@@ -259,7 +273,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     if (!(p.artifacts instanceof ArtifactStore)) {
       throw this.fail('artifacts', p.artifacts, 'is required', 'pass e.g. ArtifactStore.s3({ bucket: "mlflow-artifacts" }) or ArtifactStore.volume({ size: Size.gibibytes(20) })');
     }
-    const context = { kind: KIND, name: this.name, namespace: this.namespace, labels: extraLabels, clusterDomain };
+    const context = { kind: KIND, name: this.name, namespace: this.namespace, labels: extraLabels, clusterDomain, selectorLabels: this.selectorLabels };
     const database = p.database.bind(this, context);
     const artifacts = p.artifacts.bind(this, context);
     return { database, artifacts };
@@ -446,7 +460,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
       volumeMounts: serverMounts,
     };
 
-    return new k8s.KubeDeployment(this, 'Resource', {
+    const deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
       spec: {
         replicas: this.replicas,
@@ -482,6 +496,25 @@ export class ModelRegistry extends Construct implements IModelRegistry {
         },
       },
     });
+    const more: ScannerException[] = [{
+      kubeScore: ['pod-probes-identical'],
+      reason: '/health is the server\'s one health check; liveness gives it 3 x 20 s against readiness\' 3 x 10 s, so a busy server leaves the Service before it is restarted',
+    }];
+    if (c.artifacts.singleReplica) {
+      more.push({
+        kubeScore: ['deployment-replicas', 'deployment-strategy'],
+        reason: `a ${p.artifacts.kind} artifact store is a ReadWriteOnce claim that mounts on one node: one replica, replaced with Recreate; use ArtifactStore.s3 for several`,
+      });
+    } else if (this.replicas === 1) {
+      more.push({ kubeScore: ['deployment-replicas'], reason: 'one replica, as set by the replicas prop' });
+    }
+    annotateScannerExceptions(deployment, { initContainers: [migrate], containers: [server], securityContext: restrictedPodSecurityContext(DEFAULT_USER_ID) }, {
+      lowUserId: `uid ${DEFAULT_USER_ID}, the one unprivileged user of every pod of this library (node in the Node.js images); MLflow's image has no user of its own and the restricted profile needs only a non-zero uid`,
+      secretEnv: 'MLflow and its migration take the database password (PGPASSWORD), a backend store URI and S3 keys from environment variables only',
+      openEgress: openEgressReason(this, 'the backend database (in-cluster or managed) and the artifact store (S3 or another endpoint)'),
+      more,
+    });
+    return deployment;
   }
 
   /** prometheus_flask_exporter's mlflow_http_* metrics on /metrics. */

@@ -7,6 +7,8 @@ import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
 import { serviceHostName } from '../core/cluster';
 import { invalidProp, requireDnsLabel, requireDnsSubdomain, requirePinnedImage } from '../core/validation';
+import { addIngressPolicy, IngressRule } from '../core/network-policy';
+import { annotateScannerExceptions } from '../core/scanner-annotations';
 import { basePodSpec, requireResources, resourceRequirements, secretKeyRef, workloadLabels } from '../core/workload';
 
 /**
@@ -33,13 +35,13 @@ export interface InClusterPostgresOptions {
   readonly storageClassName?: string;
   /** PostgreSQL image, pinned. @default POSTGRES_IMAGE */
   readonly image?: string;
-  /** CPU reserved for PostgreSQL. @default Cpu.millis(250) */
+  /** CPU reserved for PostgreSQL. @default Cpu.millis(500) */
   readonly cpuRequest?: Cpu;
-  /** CPU cap of PostgreSQL. @default Cpu.cores(1) */
+  /** CPU cap of PostgreSQL; equal to the request keeps the pod in the Guaranteed QoS class. @default - cpuRequest */
   readonly cpuLimit?: Cpu;
-  /** Memory reserved for PostgreSQL. @default Size.mebibytes(512) */
+  /** Memory reserved for PostgreSQL. @default Size.gibibytes(1) */
   readonly memoryRequest?: Size;
-  /** Memory cap of PostgreSQL. @default Size.gibibytes(1) */
+  /** Memory cap of PostgreSQL; equal to the request keeps the pod in the Guaranteed QoS class. @default - memoryRequest */
   readonly memoryLimit?: Size;
 }
 
@@ -59,6 +61,8 @@ export interface PostgresDatabaseProps extends InClusterPostgresOptions {
   readonly labels?: Record<string, string>;
   /** Value of `app.kubernetes.io/part-of`. @default 'mlops' */
   readonly partOf?: string;
+  /** Labels of the only pods (the registry's) that may connect, through the NetworkPolicy. @default - none: no pod gets in */
+  readonly clientSelector?: Record<string, string>;
 }
 
 /**
@@ -102,9 +106,13 @@ export class PostgresDatabase extends Construct {
     }
     if (props.storageClassName !== undefined) requireDnsSubdomain(kind, owner, `${f}storageClassName`, props.storageClassName);
     const image = requirePinnedImage(kind, owner, `${f}image`, props.image ?? POSTGRES_IMAGE);
+    // Requests equal to limits by default: the Guaranteed QoS class keeps the registry's only
+    // database off the kubelet's eviction list under node memory pressure (Burstable pods go
+    // first), and PostgreSQL sizes its caches once rather than for memory it may lose.
+    const cpu = props.cpuRequest ?? props.cpuLimit ?? Cpu.millis(500);
+    const memory = props.memoryRequest ?? props.memoryLimit ?? Size.gibibytes(1);
     const resources = requireResources(kind, owner, {
-      cpuRequest: props.cpuRequest ?? Cpu.millis(250), cpuLimit: props.cpuLimit ?? props.cpuRequest ?? Cpu.cores(1),
-      memoryRequest: props.memoryRequest ?? Size.mebibytes(512), memoryLimit: props.memoryLimit ?? props.memoryRequest ?? Size.gibibytes(1),
+      cpuRequest: cpu, cpuLimit: props.cpuLimit ?? cpu, memoryRequest: memory, memoryLimit: props.memoryLimit ?? memory,
     }, f);
     const { selector, labels } = workloadLabels(name, 'database', props.labels ?? {}, props.partOf ?? 'mlops');
 
@@ -119,6 +127,36 @@ export class PostgresDatabase extends Construct {
     });
 
     const isReady = ['pg_isready', '--host', '127.0.0.1', '--port', String(this.port), '--username', this.user, '--dbname', this.database];
+    const container: k8s.Container = {
+      name: 'postgres',
+      image,
+      imagePullPolicy: 'IfNotPresent',
+      // The image's entrypoint initializes an empty PGDATA from the POSTGRES_* variables,
+      // then runs these args.
+      args: ['postgres', '-c', 'listen_addresses=*'],
+      env: [
+        { name: 'POSTGRES_USER', value: this.user },
+        { name: 'POSTGRES_DB', value: this.database },
+        { name: 'POSTGRES_PASSWORD', valueFrom: { secretKeyRef: secretKeyRef(this.passwordSecret) } },
+        { name: 'PGDATA', value: `${POSTGRES_DATA_MOUNT}/pgdata` },
+      ],
+      ports: [{ name: 'postgres', containerPort: this.port, protocol: 'TCP' }],
+      resources: resourceRequirements(resources),
+      // Crash recovery after an unclean stop can take minutes on a large WAL.
+      startupProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
+      readinessProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
+      livenessProbe: { exec: { command: isReady }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
+      // Kubernetes stops with SIGTERM, which is PostgreSQL's "smart" shutdown: it waits for
+      // every pooled MLflow connection to close and is then killed mid-write. Fast shutdown
+      // disconnects clients and checkpoints cleanly.
+      lifecycle: { preStop: { exec: { command: ['pg_ctl', 'stop', '--mode', 'fast', '--wait'] } } },
+      securityContext: restrictedContainerSecurityContext(POSTGRES_USER_ID),
+      volumeMounts: [
+        { name: 'data', mountPath: POSTGRES_DATA_MOUNT },
+        { name: 'run', mountPath: '/var/run/postgresql' },
+        { name: 'tmp', mountPath: '/tmp' },
+      ],
+    };
     this.statefulSet = new k8s.KubeStatefulSet(this, 'Resource', {
       metadata: { name, namespace: props.namespace, labels },
       spec: {
@@ -131,36 +169,7 @@ export class PostgresDatabase extends Construct {
           spec: {
             // A fast shutdown (preStop) takes seconds; the rest is for a checkpoint of a busy server.
             ...basePodSpec({ terminationGracePeriodSeconds: 60, securityContext: restrictedPodSecurityContext(POSTGRES_USER_ID) }),
-            containers: [{
-              name: 'postgres',
-              image,
-              imagePullPolicy: 'IfNotPresent',
-              // The image's entrypoint initializes an empty PGDATA from the POSTGRES_* variables,
-              // then runs these args.
-              args: ['postgres', '-c', 'listen_addresses=*'],
-              env: [
-                { name: 'POSTGRES_USER', value: this.user },
-                { name: 'POSTGRES_DB', value: this.database },
-                { name: 'POSTGRES_PASSWORD', valueFrom: { secretKeyRef: secretKeyRef(this.passwordSecret) } },
-                { name: 'PGDATA', value: `${POSTGRES_DATA_MOUNT}/pgdata` },
-              ],
-              ports: [{ name: 'postgres', containerPort: this.port, protocol: 'TCP' }],
-              resources: resourceRequirements(resources),
-              // Crash recovery after an unclean stop can take minutes on a large WAL.
-              startupProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 60 },
-              readinessProbe: { exec: { command: isReady }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
-              livenessProbe: { exec: { command: isReady }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
-              // Kubernetes stops with SIGTERM, which is PostgreSQL's "smart" shutdown: it waits for
-              // every pooled MLflow connection to close and is then killed mid-write. Fast shutdown
-              // disconnects clients and checkpoints cleanly.
-              lifecycle: { preStop: { exec: { command: ['pg_ctl', 'stop', '--mode', 'fast', '--wait'] } } },
-              securityContext: restrictedContainerSecurityContext(POSTGRES_USER_ID),
-              volumeMounts: [
-                { name: 'data', mountPath: POSTGRES_DATA_MOUNT },
-                { name: 'run', mountPath: '/var/run/postgresql' },
-                { name: 'tmp', mountPath: '/tmp' },
-              ],
-            }],
+            containers: [container],
             volumes: [
               { name: 'run', emptyDir: { sizeLimit: k8s.Quantity.fromString('16Mi') } },
               { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
@@ -177,5 +186,18 @@ export class PostgresDatabase extends Construct {
         }],
       },
     });
+    annotateScannerExceptions(this.statefulSet, { containers: [container], securityContext: restrictedPodSecurityContext(POSTGRES_USER_ID) }, {
+      lowUserId: `uid ${POSTGRES_USER_ID} is the postgres user of the official image, which its entrypoint and the data directory's permissions expect`,
+      secretEnv: 'the image\'s entrypoint takes the password it initializes the database with from POSTGRES_PASSWORD only',
+      more: [{
+        kubeScore: ['pod-probes-identical'],
+        reason: 'pg_isready is PostgreSQL\'s own health check; liveness gives it 6 x 20 s against readiness\' 3 x 5 s, so a busy server is not restarted',
+      }],
+    });
+    // Only the registry's pods (server and migration) connect; nothing else in the cluster
+    // needs the database, which holds the registry's aliases and the auth users.
+    const clients = props.clientSelector;
+    addIngressPolicy(this, { name, namespace: props.namespace, labels }, selector,
+      (): IngressRule[] => clients === undefined ? [] : [{ from: [{ podSelector: { matchLabels: { ...clients } } }], ports: ['postgres'] }], { denyEgress: true });
   }
 }

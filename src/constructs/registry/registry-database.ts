@@ -140,6 +140,7 @@ class InClusterPostgres extends RegistryDatabase {
       namespace: context.namespace,
       clusterDomain: context.clusterDomain,
       labels: context.labels,
+      clientSelector: context.selectorLabels,
       passwordSecret: o.passwordSecret,
       database: o.database,
       user: o.user,

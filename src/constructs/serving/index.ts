@@ -1,6 +1,5 @@
-// serving/: ModelService, its runtimes, autoscaling metrics and network peers.
+// serving/: ModelService, its runtimes and autoscaling metrics (NetworkPeer is core's).
 export * from './interfaces';
 export * from './model-service';
-export * from './network-peer';
 export * from './scaling-metric';
 export * from './serving-runtime';

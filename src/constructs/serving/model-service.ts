@@ -1,7 +1,6 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { IModelService } from './interfaces';
-import { NetworkPeer } from './network-peer';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
 import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_DURATION_BUCKETS, PROXY_ENV, SERVING_METRICS } from '../../contract';
@@ -13,7 +12,8 @@ import {
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { claimObjectNames } from '../core/object-names';
-import { Monitoring } from '../core/monitoring';
+import { addIngressPolicy, NetworkPeer, openEgressReason, prometheusPeer, requirePeers } from '../core/network-policy';
+import { annotateScannerExceptions, ScannerException } from '../core/scanner-annotations';
 import { requireMebibytes, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -66,7 +66,7 @@ export interface ModelServiceProps extends ResourceProps, EnvProps, PodProps, Po
   readonly metricsProxyImage?: string;
   /** Port of the Service. @default 80 */
   readonly servicePort?: number;
-  /** Clients allowed to call the model; set it to get a NetworkPolicy that also lets Prometheus scrape. @default - no NetworkPolicy */
+  /** Clients allowed to call the model through its NetworkPolicy, which always lets Prometheus scrape; list the ingress controller's namespace with an Ingress. @default [NetworkPeer.ownNamespace()] */
   readonly allowedClients?: NetworkPeer[];
   /** p99 latency objective, used by PrometheusAlerts. @default - none */
   readonly latencyObjective?: Duration;
@@ -84,6 +84,8 @@ const MODEL_CONTAINER = 'model-server';
 const PROXY_CONTAINER = 'metrics-proxy';
 const METRICS_PORT_NAME = 'metrics';
 const PROXY_METRICS_PORT = 9090;
+/** Liveness of the model server: restarted only after 6 missed checks 20 s apart, each given 10 s. */
+const LIVENESS_TIMING = { periodSeconds: 20, timeoutSeconds: 10, failureThreshold: 6 } as const;
 /** Annotation carrying the SHA-256 of the metrics proxy bundle; a new bundle rolls the pods. */
 export const METRICS_PROXY_HASH_ANNOTATION = BUNDLE_HASH_ANNOTATIONS.metricsProxy;
 
@@ -123,7 +125,7 @@ interface Checked {
   readonly nodeSelector?: Record<string, string>;
   readonly tolerations: k8s.Toleration[];
   readonly ingress?: IngressProps & { ingressHost: string };
-  readonly peers?: ReturnType<NetworkPeer['toPeer']>[];
+  readonly peers: k8s.NetworkPolicyPeer[];
 }
 
 /**
@@ -362,17 +364,9 @@ export class ModelService extends Construct implements IModelService {
       .map((t, i) => toleration(this, i, t));
 
     const ingress = requireIngress(KIND, this, p, { wildcard: true, hostFix: 'use e.g. "fraud.example.com"' });
-    let peers: ReturnType<NetworkPeer['toPeer']>[] | undefined;
-    if (p.allowedClients !== undefined) {
-      if (!Array.isArray(p.allowedClients)) throw this.fail('allowedClients', p.allowedClients, 'is not a list', 'pass e.g. [NetworkPeer.namespace("ingress-nginx")]');
-      peers = p.allowedClients.map((peer, i) => {
-        if (!(peer instanceof NetworkPeer)) throw this.fail(`allowedClients[${i}]`, peer, 'is not a NetworkPeer', 'use NetworkPeer.namespace(...) or NetworkPeer.pods(...)');
-        const parts = peer.parts();
-        if (parts.namespace !== undefined) requireDnsLabel(KIND, this, `allowedClients[${i}] namespace`, parts.namespace);
-        if (parts.labels !== undefined) requireLabels(KIND, this, `allowedClients[${i}] labels`, parts.labels);
-        return peer.toPeer();
-      });
-    }
+    // Without a list, clients in the model's own namespace (and Prometheus) get in; an ingress
+    // controller or clients elsewhere must be listed.
+    const peers = requirePeers(KIND, this, 'allowedClients', p.allowedClients ?? [NetworkPeer.ownNamespace()]);
     const ownMetrics = this.runtimeContainer.metrics;
     const metricsOnOwnPort = exposure.proxied || (ownMetrics !== undefined && ownMetrics.port !== exposure.modelPort);
     const metricsPortNumber = exposure.proxied ? PROXY_METRICS_PORT : ownMetrics?.port;
@@ -419,7 +413,11 @@ export class ModelService extends Construct implements IModelService {
       // Startup allows for downloading and loading the model; liveness only starts after it.
       startupProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: Math.ceil(c.startupSeconds / 5) },
       readinessProbe: { httpGet: httpGet(rc.readyPath), periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
-      livenessProbe: { httpGet: httpGet(rc.healthPath), periodSeconds: 15, timeoutSeconds: 5, failureThreshold: 4 },
+      // Under overload every worker is busy and health checks queue behind predictions:
+      // readiness takes the pod out of the Service within ~10 s so it can drain, while
+      // liveness, which restarts it (and reloads the model), waits for 2 minutes without an
+      // answer within 10 s: a deadlock, not a busy server.
+      livenessProbe: { httpGet: httpGet(rc.healthPath), ...LIVENESS_TIMING },
       // Behind the proxy, the server must outlive the proxy's 5 s preStop delay and finish the
       // requests it forwards, or a rollout would answer them with 502.
       lifecycle: proxied && rc.hasSleep ? { preStop: { exec: { command: ['sleep', '10'] } } } : undefined,
@@ -485,7 +483,7 @@ export class ModelService extends Construct implements IModelService {
       { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...selector } } },
       { topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { ...selector } } },
     ] : [];
-    return new k8s.KubeDeployment(this, 'Resource', {
+    const deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
       spec: {
         // With an autoscaler the replica count is its to set; a fixed count here would reset it on every apply.
@@ -518,6 +516,32 @@ export class ModelService extends Construct implements IModelService {
           },
         },
       },
+    });
+    this.annotateScannerExceptions(deployment, c, containers, spread.length > 0);
+    return deployment;
+  }
+
+  /** What checkov and kube-score flag in this Deployment on purpose, with the reasons (core/scanner-annotations.ts). */
+  private annotateScannerExceptions(deployment: k8s.KubeDeployment, c: Checked, containers: k8s.Container[], spread: boolean): void {
+    const rc = this.runtimeContainer;
+    const more: ScannerException[] = [];
+    if (rc.healthPath === rc.readyPath) {
+      more.push({
+        kubeScore: ['pod-probes-identical'],
+        reason: `${rc.healthPath} is the server's one health check; liveness gives it ${LIVENESS_TIMING.failureThreshold} x ${LIVENESS_TIMING.periodSeconds} s with a ${LIVENESS_TIMING.timeoutSeconds} s timeout against readiness' 2 x 5 s, so a busy server leaves the Service and is not restarted`,
+      });
+    }
+    if (spread && c.scaling.maxReplicas > 1) {
+      more.push({
+        kubeScore: ['deployment-has-host-podantiaffinity'],
+        reason: 'replicas spread over zones and hosts by topologySpreadConstraints (ScheduleAnyway), which unlike a required anti-affinity never leaves a replica unschedulable',
+      });
+    }
+    annotateScannerExceptions(deployment, { containers, securityContext: restrictedPodSecurityContext(rc.userId) }, {
+      lowUserId: `uid ${rc.userId} is the unprivileged user the images ship (node in the Node.js image of the metrics proxy) or the runtime declares; the restricted profile needs only a non-zero uid`,
+      secretEnv: 'serving runtimes take credentials (MLflow tracking, S3) from environment variables only; secretEnv references a Secret key, never its value',
+      openEgress: openEgressReason(this, 'the registry or model store the server loads from, the inference log bucket and a shadow'),
+      more,
     });
   }
 
@@ -588,24 +612,11 @@ export class ModelService extends Construct implements IModelService {
   }
 
   private addNetworkPolicy(c: Checked, meta: ObjectMeta): void {
-    if (c.peers === undefined) return;
-    const monitoring = Monitoring.of(this);
-    const ingress: k8s.NetworkPolicyIngressRule[] = [];
-    if (c.peers.length > 0) ingress.push({ from: c.peers, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString('http') }] });
-    if (this.exportsServingMetrics) {
-      ingress.push({
-        from: [{
-          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': monitoring.prometheusNamespace } },
-          podSelector: { matchLabels: { ...monitoring.prometheusPodLabels } },
-        }],
-        ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromString(c.exposure.metricsOnOwnPort ? METRICS_PORT_NAME : 'http') }],
-      });
-    }
-    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
-      // An empty allow-list still admits Prometheus; every other client is refused.
-      spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Ingress'], ingress },
-    });
+    addIngressPolicy(this, meta, this.selectorLabels, () => [
+      { from: c.peers, ports: ['http'] },
+      // Prometheus scrapes only the metrics port; with metrics on `http` that is the API too.
+      ...(this.exportsServingMetrics ? [{ from: [prometheusPeer(this)], ports: [c.exposure.metricsOnOwnPort ? METRICS_PORT_NAME : 'http'] }] : []),
+    ]);
   }
 }
 
