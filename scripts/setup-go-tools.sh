@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # Go tools the test suite runs, built from the Go module proxy into .tools/ (gitignored):
-# actionlint lints the example GitHub Actions workflow (test/ci-workflow.test.ts).
+# actionlint lints the example GitHub Actions workflow (test/ci-workflow.test.ts); kube-score
+# scores the synthesized reference stack (test/scanners.test.ts).
 # Idempotent: a tool already built at the pinned version is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ACTIONLINT_VERSION=v1.7.12
+KUBE_SCORE_VERSION=v1.20.0
 TOOLS="$PWD/.tools"
+
+# kube-score prints "development" as its version when built with go install, so the module
+# version recorded in the binary (go version -m) tells which one is there.
+if [[ -x "$TOOLS/kube-score" ]] && go version -m "$TOOLS/kube-score" 2>/dev/null | grep -qE "^\s+mod\s+github.com/zegl/kube-score\s+${KUBE_SCORE_VERSION}\s"; then
+  echo "setup-go-tools: kube-score ${KUBE_SCORE_VERSION} is installed"
+else
+  command -v go >/dev/null || { echo "setup-go-tools: go is not installed (needed to build kube-score ${KUBE_SCORE_VERSION})" >&2; exit 1; }
+  mkdir -p "$TOOLS"
+  GOBIN="$TOOLS" GOFLAGS=-mod=mod go install "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
+  echo "setup-go-tools: built kube-score ${KUBE_SCORE_VERSION}"
+fi
+
 if [[ -x "$TOOLS/actionlint" ]] && "$TOOLS/actionlint" -version 2>/dev/null | head -1 | grep -qx "${ACTIONLINT_VERSION}"; then
   echo "setup-go-tools: actionlint ${ACTIONLINT_VERSION} is installed"
   exit 0

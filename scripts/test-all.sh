@@ -17,9 +17,9 @@ echo "== npm packages"
 bash scripts/setup-node.sh
 echo "== Debian packages (PostgreSQL, Prometheus, Pushgateway, Alertmanager)"
 bash scripts/setup-debian.sh
-echo "== Python virtualenv (.venv: MLflow, scikit-learn, scipy)"
+echo "== Python virtualenvs (.venv: MLflow, scikit-learn, scipy; .tools/checkov: checkov)"
 bash scripts/setup-python.sh
-echo "== Go tools (actionlint, from the Go module proxy)"
+echo "== Go tools (actionlint, kube-score, from the Go module proxy)"
 bash scripts/setup-go-tools.sh
 echo "== Kubernetes control plane and CRDs (built from the Go module proxy; cold: tens of minutes)"
 bash scripts/setup-kubernetes.sh
