@@ -150,13 +150,15 @@ export class NodeAgent {
     return this.runtime.run(this.netns, argv, options);
   }
 
-  /** Everything a container of a pod wrote, over all its restarts. */
+  /** Everything a container (or init container) of a pod wrote, over all its restarts. */
   public log(pod: string, container: string): string {
-    try {
-      return fs.readFileSync(path.join(this.root, 'logs', `${pod}.${container}.log`), 'utf8');
-    } catch {
-      return '';
-    }
+    return [`${pod}.init.${container}.log`, `${pod}.${container}.log`].map((file) => {
+      try {
+        return fs.readFileSync(path.join(this.root, 'logs', file), 'utf8');
+      } catch {
+        return '';
+      }
+    }).join('');
   }
 
   /** Stops every pod's processes at once (no API calls: the control plane may be gone), removes namespaces and files. */
@@ -313,7 +315,8 @@ export class NodeAgent {
 
   /** @internal */
   public podDir(pod: any): string {
-    const dir = path.join(this.root, 'pods', `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
+    // Short: PostgreSQL's socket path under the pod's /var/run/postgresql must fit 107 bytes.
+    const dir = path.join(this.root, 'pods', String(pod.metadata.uid).slice(0, 8));
     fs.mkdirSync(dir, { recursive: true });
     return dir;
   }

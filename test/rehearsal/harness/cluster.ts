@@ -29,7 +29,9 @@
  *   (test/rehearsal/mlflow-image-extras.txt: prometheus-flask-exporter, Flask-WTF; installed
  *   into .cache/rehearsal and put on PYTHONPATH); postgres to Debian's PostgreSQL 15
  *   (/usr/lib/postgresql/15/bin; the major version must equal the tag's); node to the `node`
- *   running jest (Node 20 here, the image has Node 22; the bundles target node20).
+ *   running jest (Node 20 here, the image has Node 22; the bundles target node20);
+ *   prom/pushgateway to Debian's prometheus-pushgateway (1.5.1 for the image's 1.11.0: the
+ *   flags, push API and exposition the stack uses are the same).
  *   The virtualenv's interpreter sits under /root (pyenv), which the pod's uid cannot enter:
  *   for MLflow-image processes a shell in the process's private mount namespace covers /root
  *   with an empty 0755 tmpfs holding only a bind mount of the interpreter's directory.

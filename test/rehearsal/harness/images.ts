@@ -47,6 +47,7 @@ const IMAGES: readonly { match: RegExp; program: (m: RegExpExecArray) => ImagePr
   { match: /^ghcr\.io\/mlflow\/mlflow:v(\d+\.\d+\.\d+)(-full)?$/, program: (m) => mlflowProgram(m[1]) },
   { match: /^(?:docker\.io\/)?(?:library\/)?postgres:(\d+)(?:\.(\d+))?(?:-[a-z0-9.]+)?$/, program: (m) => postgresProgram(Number(m[1])) },
   { match: /^(?:docker\.io\/)?(?:library\/)?node:(\d+)[^/]*$/, program: () => nodeProgram() },
+  { match: /^(?:docker\.io\/)?prom\/pushgateway:v(\d+\.\d+\.\d+)$/, program: (m) => pushgatewayProgram(m[1]) },
 ];
 
 /** The local program of an image; ContainerConfigError when the table has none or it is not installed. */
@@ -123,6 +124,23 @@ async function postgresEntrypoint(ctx: EntrypointContext): Promise<string[]> {
 
 function nodeProgram(): ImageProgram {
   return { description: `Node.js ${process.version} (this machine)`, path: [path.dirname(process.execPath), '/usr/bin', '/bin'], env: {} };
+}
+
+/**
+ * The Pushgateway image's ENTRYPOINT /bin/pushgateway as Debian's prometheus-pushgateway. Its
+ * version is Debian's (1.5.1 on bookworm), not the tag's (the stack pins 1.11.0): the flags the
+ * stack passes, the push API and the exposition are the same in both, which is what the stack
+ * relies on; the drift rehearsal (test/rehearsal/drift-monitor.test.ts) says the same.
+ */
+function pushgatewayProgram(tag: string): ImageProgram {
+  const binary = '/usr/bin/prometheus-pushgateway';
+  if (!fs.existsSync(binary)) throw new ContainerConfigError(`${binary} is missing; run scripts/setup-debian.sh`);
+  return {
+    description: `Pushgateway (Debian's, for the image's ${tag})`,
+    path: ['/usr/bin', '/bin'],
+    env: {},
+    entrypoint: async (ctx) => [binary, ...ctx.args],
+  };
 }
 
 /**
