@@ -134,7 +134,7 @@ describe('the packed package, installed into a CommonJS user project', () => {
     // WHEN the user runs jest twice: locally (writes the snapshots), then in CI mode. The local
     // run has no CI variable, as on a laptop: jest takes CI=true (set by CI runners, and by the
     // suite's own CI) as --ci, which never writes a new snapshot.
-    const local = userEnv();
+    const local: NodeJS.ProcessEnv = userEnv();
     delete local.CI;
     run('npx', ['--no', 'jest', '--ci=false'], project, local);
     npx(['--no', 'jest', '--ci']);
