@@ -2,7 +2,7 @@ import { Duration, Size, Testing } from 'cdk8s';
 import * as fc from 'fast-check';
 import {
   ArtifactStore, AUTH_CONFIG_HASH_ANNOTATION, Cpu, Images, ModelReference, ModelRegistry, ModelRegistryProps, ModelService,
-  Monitoring, POSTGRES_IMAGE, RegistryDatabase, RegistryPermission, ServingRuntime,
+  Monitoring, NetworkPeer, POSTGRES_IMAGE, RegistryDatabase, RegistryPermission, ServingRuntime,
 } from '../src';
 import { container, newChart, only, synth } from './support/synth-helpers';
 import { assertValidManifests } from '../src/testing';
@@ -105,7 +105,7 @@ describe('ModelRegistry', () => {
 
   test('allows the Service names with and without the port, the Ingress host and pod IPs, never every host', () => {
     // GIVEN / WHEN
-    const { server, construct } = registry({ ingressHost: 'mlflow.example.com', allowedHosts: ['mlflow.internal:8443'] });
+    const { server, construct } = registry({ ingressHost: 'mlflow.example.com', allowedHosts: ['mlflow.internal:8443'], allowedClients: [NetworkPeer.namespace('ingress-nginx')] });
     const allowed = arg(server, '--allowed-hosts')!.split(',');
     // THEN
     for (const name of ['mlflow', 'mlflow.mlops', 'mlflow.mlops.svc', 'mlflow.mlops.svc.cluster.local']) {
@@ -305,7 +305,7 @@ describe('ModelRegistry', () => {
   });
 
   test('adds an Ingress to the Service', () => {
-    const { objects } = registry({ ingressHost: 'mlflow.example.com', ingressClassName: 'nginx', ingressTlsSecretName: 'mlflow-tls', ingressAnnotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '512m' } });
+    const { objects } = registry({ ingressHost: 'mlflow.example.com', allowedClients: [NetworkPeer.namespace('ingress-nginx')], ingressClassName: 'nginx', ingressTlsSecretName: 'mlflow-tls', ingressAnnotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '512m' } });
     const ingress = only(objects, 'Ingress');
     expect(ingress.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/proxy-body-size': '512m' });
     expect(ingress.spec).toEqual({

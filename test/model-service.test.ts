@@ -284,7 +284,7 @@ describe('ModelService placement, env and exposure', () => {
 
   test('Ingress with class and TLS to the Service http port', () => {
     const chart = newChart();
-    new ModelService(chart, 'm', { runtime: champion(), ingressHost: 'fraud.example.com', ingressClassName: 'nginx', ingressTlsSecretName: 'fraud-tls' });
+    new ModelService(chart, 'm', { runtime: champion(), ingressHost: 'fraud.example.com', allowedClients: [NetworkPeer.namespace('ingress-nginx')], ingressClassName: 'nginx', ingressTlsSecretName: 'fraud-tls' });
     const ingress = only(synth(chart), 'Ingress');
     expect(ingress.spec).toEqual({
       ingressClassName: 'nginx',

@@ -171,6 +171,18 @@ describe('NetworkPolicy options', () => {
     expect(objects.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
   });
 
+  test('fails on an Ingress whose controller the policy would refuse (no allowedClients), unless policies are off', () => {
+    // GIVEN / WHEN an ingressHost with the default clients THEN synth fails naming the fix
+    expect(() => new ModelService(newChart(), 'm', { runtime: champion(), ingressHost: 'fraud.example.com' }))
+      .toThrow(/^ModelService test\/m: allowedClients \(\w+\) must name the ingress controller with ingressHost \(fraud.example.com\): the NetworkPolicy would refuse it and the Ingress answer 502; add its namespace, e.g. allowedClients: \[NetworkPeer.namespace\("ingress-nginx"\), NetworkPeer.ownNamespace\(\)\]$/);
+    expect(() => new ModelRegistry(newChart(), 'mlflow', {
+      database: RegistryDatabase.inCluster({ passwordSecret: { secretName: 'pg', key: 'password' } }), artifacts: ArtifactStore.s3({ bucket: 'mlflow-artifacts' }), ingressHost: 'mlflow.example.com',
+    })).toThrow(/ModelRegistry test\/mlflow: allowedClients \(\w+\) must name the ingress controller with ingressHost \(mlflow.example.com\)/);
+    const off = newChart();
+    Cluster.configure(off, { networkPolicies: false });
+    expect(() => new ModelService(off, 'm', { runtime: champion(), ingressHost: 'fraud.example.com' })).not.toThrow();
+  });
+
   test('fails on a networkPolicies setting that is not a boolean', () => {
     const app = Testing.app();
     expect(() => Cluster.configure(app, { networkPolicies: 'yes' as unknown as boolean })).toThrow('networkPolicies ("yes") is not a boolean');

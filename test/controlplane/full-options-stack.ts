@@ -39,6 +39,8 @@ export class FullOptionsStack extends Chart {
       metricsBasicAuthSecretName: 'mlflow-metrics',
       ingressHost: 'mlflow.example.com',
       ingressClassName: 'nginx',
+      // The ingress controller, and a training namespace that logs runs and registers models.
+      allowedClients: [NetworkPeer.namespace('ingress-nginx'), NetworkPeer.namespace('training')],
     });
 
     // An MLflow-served model scaled by KEDA on request rate, behind an Ingress and a NetworkPolicy.

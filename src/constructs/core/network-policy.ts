@@ -73,6 +73,16 @@ export function requirePeers(kind: string, scope: Construct, field: string, valu
   });
 }
 
+/**
+ * Fails when a workload with an Ingress relies on its default clients: the ingress controller
+ * runs in a namespace of its own, and the policy would refuse it (502/504 from the Ingress).
+ */
+export function requireIngressClients(kind: string, scope: Construct, ingressHost: string | undefined, allowedClients: unknown): void {
+  if (ingressHost === undefined || allowedClients !== undefined || !networkPoliciesEnabled(scope)) return;
+  throw invalidProp(kind, scope, 'allowedClients', undefined, `must name the ingress controller with ingressHost (${ingressHost}): the NetworkPolicy would refuse it and the Ingress answer 502`,
+    'add its namespace, e.g. allowedClients: [NetworkPeer.namespace("ingress-nginx"), NetworkPeer.ownNamespace()]');
+}
+
 /** The Prometheus server of Monitoring.configure (prometheusNamespace, prometheusPodLabels). */
 export function prometheusPeer(scope: Construct): k8s.NetworkPolicyPeer {
   const monitoring = Monitoring.of(scope);

@@ -6,7 +6,7 @@ import { PostgresDatabase } from './postgres';
 import { BACKEND_STORE_URI_ENV, RegistryDatabase, RegistryDatabaseBinding } from './registry-database';
 import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
 import { Images } from '../core/images';
-import { addIngressPolicy, componentPeer, NetworkPeer, openEgressReason, prometheusPeer, requirePeers } from '../core/network-policy';
+import { addIngressPolicy, componentPeer, NetworkPeer, openEgressReason, prometheusPeer, requireIngressClients, requirePeers } from '../core/network-policy';
 import { annotateScannerExceptions, ScannerException } from '../core/scanner-annotations';
 import * as k8s from '../core/k8s';
 import { IModelRegistry, ModelReference, ModelVersionSelector } from '../core/model-reference';
@@ -241,6 +241,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     const auth = this.checkBasicAuth(p, database, env);
     env.addProps(p);
     const scrape = requireScrape(KIND, this, p);
+    requireIngressClients(KIND, this, ingress?.ingressHost, p.allowedClients);
     const clients = requirePeers(KIND, this, 'allowedClients', p.allowedClients ?? []);
     const c: Checked = { servicePort, labels, database, artifacts, resources, scratchMib, image, startupSeconds, graceSeconds, ingress, cors, auth, env, pod, scrape };
 

@@ -12,7 +12,7 @@ import {
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { claimObjectNames } from '../core/object-names';
-import { addIngressPolicy, NetworkPeer, openEgressReason, prometheusPeer, requirePeers } from '../core/network-policy';
+import { addIngressPolicy, NetworkPeer, openEgressReason, prometheusPeer, requireIngressClients, requirePeers } from '../core/network-policy';
 import { annotateScannerExceptions, ScannerException } from '../core/scanner-annotations';
 import { requireMebibytes, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
@@ -366,6 +366,7 @@ export class ModelService extends Construct implements IModelService {
     const ingress = requireIngress(KIND, this, p, { wildcard: true, hostFix: 'use e.g. "fraud.example.com"' });
     // Without a list, clients in the model's own namespace (and Prometheus) get in; an ingress
     // controller or clients elsewhere must be listed.
+    requireIngressClients(KIND, this, ingress?.ingressHost, p.allowedClients);
     const peers = requirePeers(KIND, this, 'allowedClients', p.allowedClients ?? [NetworkPeer.ownNamespace()]);
     const ownMetrics = this.runtimeContainer.metrics;
     const metricsOnOwnPort = exposure.proxied || (ownMetrics !== undefined && ownMetrics.port !== exposure.modelPort);
