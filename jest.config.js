@@ -1,9 +1,9 @@
-/** Unit, snapshot, schema and property tiers; the rehearsal (real programs) and control-plane tiers have their own configs. */
+/** Unit, snapshot, schema and property tiers; the rehearsal (real programs), control-plane, Pulumi engine and node tiers have their own configs. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/', '<rootDir>/test/controlplane/', '<rootDir>/test/pulumi-engine/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/rehearsal/', '<rootDir>/test/controlplane/', '<rootDir>/test/pulumi-engine/', '<rootDir>/test/node/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json', isolatedModules: true }] },
   testTimeout: 60000,
 };

@@ -36,10 +36,13 @@ echo "== control-plane tests (real etcd, kube-apiserver, controllers, scheduler)
 npm run --silent test:controlplane -- --json --outputFile=.cache/jest-controlplane.json
 echo "== Pulumi engine tests (real CLI, language host and provider on the real control plane)"
 npm run --silent test:pulumi -- --json --outputFile=.cache/jest-pulumi.json
+echo "== node tests (the harness as the node of the real control plane; the reference stack end to end)"
+rm -f .cache/jest-node.json
+npx jest -c jest.node.config.js --runInBand --json --outputFile=.cache/jest-node.json
 echo "== all tiers passed in $((SECONDS - started)) s"
 # One plain closing line over every tier, from jest's own JSON reports.
 node -e '
-  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json", ".cache/jest-controlplane.json", ".cache/jest-pulumi.json"].map((f) => require("./" + f));
+  const tiers = [".cache/jest-unit.json", ".cache/jest-rehearsal.json", ".cache/jest-controlplane.json", ".cache/jest-pulumi.json", ".cache/jest-node.json"].map((f) => require("./" + f));
   const sum = (k) => tiers.reduce((n, t) => n + t[k], 0);
   console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed, ${sum("numPendingTests")} skipped`);
 '

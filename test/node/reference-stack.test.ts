@@ -28,9 +28,15 @@ const FEATURES = ['amount', 'hour', 'merchant_risk', 'distance_km', 'transaction
 const ROWS = [[12.5, 14, 0.05, 1.2, 1, 0], [950.0, 3, 0.92, 180.0, 14, 1], [40.0, 23, 0.4, 25.0, 4, 0]];
 const DB_PASSWORD = `e2e:p@ss/w%rd#${process.pid}`;
 
-/** Peak of the machine's used memory (MemTotal - MemAvailable), sampled every second. */
+/**
+ * Sampled every second: the peak of the machine's used memory (MemTotal - MemAvailable, every
+ * process of the machine), and the peak sum of the resident memory of this test's own process
+ * tree (jest, the control plane, the node agent's kube-proxy and every pod process; shared
+ * pages counted once per process, so an upper bound).
+ */
 class MemorySampler {
   public peakBytes = 0;
+  public treePeakBytes = 0;
   private readonly timer = setInterval(() => this.sample(), 1000);
 
   constructor() {
@@ -45,6 +51,7 @@ class MemorySampler {
     const info = fs.readFileSync('/proc/meminfo', 'utf8');
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(info)?.[1] ?? 0);
     this.peakBytes = Math.max(this.peakBytes, (kb('MemTotal') - kb('MemAvailable')) * 1024);
+    this.treePeakBytes = Math.max(this.treePeakBytes, treeRss(process.pid));
   }
 }
 
@@ -125,11 +132,21 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     if (volumes) fs.rmSync(volumes, { recursive: true, force: true });
     timings.push(['total', Date.now() - started]);
     const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
+    // For the closing note of a run: the same numbers, machine-readable.
+    fs.mkdirSync(path.join(__dirname, '..', '..', '.cache'), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, '..', '..', '.cache', 'node-e2e-report.json'), JSON.stringify({
+      seconds: Object.fromEntries(timings.map(([what, ms]) => [what, ms / 1000])),
+      machineMemoryBeforeBytes: baselineBytes,
+      machineMemoryPeakBytes: memory?.peakBytes,
+      processTreePeakBytes: memory?.treePeakBytes,
+      controlPlanePeakRssBytes: Object.fromEntries(components.map((c) => [c.component, c.peakRssBytes])),
+    }, null, 2));
     // eslint-disable-next-line no-console
     console.log([
       'reference stack end to end:',
       ...timings.map(([what, ms]) => `  ${what}: ${(ms / 1000).toFixed(1)} s`),
       `  machine memory in use: ${mib(baselineBytes)} before, peak ${mib(memory?.peakBytes ?? 0)} (all processes of the machine, other work included)`,
+      `  this test's process tree (jest, control plane, node, pods): peak ${mib(memory?.treePeakBytes ?? 0)} resident`,
       ...components.map((c) => `  peak RSS ${c.component}: ${mib(c.peakRssBytes)}`),
     ].join('\n'));
   });
@@ -321,6 +338,31 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toContain(`${agent.netns}-p`);
   }));
 });
+
+/** Sum of VmRSS of `root` and all its descendants. */
+function treeRss(root: number): number {
+  const children = new Map<number, number[]>();
+  const rss = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = fs.readFileSync(`/proc/${entry}/status`, 'utf8');
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+      rss.set(Number(entry), Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  let total = 0;
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    total += rss.get(pid) ?? 0;
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
 
 function usedMemory(): number {
   const info = fs.readFileSync('/proc/meminfo', 'utf8');
