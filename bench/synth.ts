@@ -5,7 +5,7 @@
 import { fork } from 'child_process';
 import { App, Chart, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { Cpu, ModelRegistryRef, ModelService, ServingRuntime } from '../src';
+import { Cpu, ModelRegistryRef, ModelService, Monitoring, ServingRuntime } from '../src';
 
 const SIZES = [10, 100, 500];
 const REPEATS = 3;
@@ -46,6 +46,7 @@ function runCase(kind: string, n: number): Sample {
   const started = process.hrtime.bigint();
   const app = new App({ outdir: '/tmp/mlops-bench-unused' });
   const chart = new Chart(app, 'bench', { namespace: 'mlops', disableResourceNameHashes: true });
+  Monitoring.configure(chart, { serviceMonitorLabels: { release: 'kube-prometheus-stack' } });
   if (kind === 'modelservice') buildModelServices(chart, n);
   else buildBaseline(chart, n);
   // Synthesis to YAML text, as `cdk8s synth` does, without touching the disk.

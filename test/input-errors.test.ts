@@ -1,10 +1,10 @@
 // Mistakes a new user made that passed in silence or with an unclear message (issue 12), each
 // now refused at synth with the construct, the field, the value and the fix.
-import { Duration, Size } from 'cdk8s';
+import { Chart, Duration, Size, Testing } from 'cdk8s';
 import {
-  ArtifactStore, DriftData, DriftMonitor, ModelRegistry, ModelRegistryRef, ModelService, RegistryDatabase, ServingRuntime,
+  ArtifactStore, DriftData, DriftMonitor, ModelRegistry, ModelRegistryRef, ModelService, Monitoring, PrometheusAlerts, RegistryDatabase, ServingRuntime,
 } from '../src';
-import { newChart } from './support/synth-helpers';
+import { newChart, only, synth } from './support/synth-helpers';
 
 const registry = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const champion = () => ServingRuntime.mlflow({ model: registry.model('fraud-detector', { alias: 'champion' }) });
@@ -101,5 +101,34 @@ describe('a latency objective the serving metrics cannot measure', () => {
       }),
       latencyObjective: Duration.millis(300),
     })).not.toThrow();
+  });
+});
+
+describe('a stack without Monitoring.configure', () => {
+  // A kube-prometheus-stack selects ServiceMonitors and rules by a label; without one they are
+  // ignored and the stack runs unmonitored, so synth says so instead.
+  const bare = () => new Chart(Testing.app(), 'bare', { namespace: 'mlops', disableResourceNameHashes: true });
+
+  test('fails at the first ServiceMonitor, saying what to call', () => {
+    expect(() => new ModelService(bare(), 'm', { runtime: champion() })).toThrow(
+      /^ModelService bare\/m: serviceMonitorLabels \(unset\) leaves the ServiceMonitor without labels and Monitoring\.configure was not called for this stack; a kube-prometheus-stack Prometheus selects ServiceMonitors by a label such as release: <its release> and ignores the others without a word; call Monitoring\.configure\(chart, \{ serviceMonitorLabels: \{ release: "<your release>" \} \}\) before adding constructs \(a Pulumi component: pass monitoring\), or Monitoring\.configure\(chart, \{ serviceMonitorLabels: \{\} \}\) if your Prometheus selects every ServiceMonitor and rule$/);
+  });
+
+  test('fails at the first PrometheusRule of alerts on a service that has its own labels', () => {
+    const chart = bare();
+    const service = new ModelService(chart, 'm', { runtime: champion(), serviceMonitorLabels: { release: 'prometheus' } });
+    expect(() => new PrometheusAlerts(chart, 'alerts', { modelServices: [service] }))
+      .toThrow(/^PrometheusAlerts bare\/alerts: ruleLabels \(unset\) leaves the PrometheusRule without labels and Monitoring\.configure was not called/);
+  });
+
+  test('synthesizes with labels given on the construct, or with an explicit choice of no labels', () => {
+    const chart = bare();
+    const labelled = new ModelService(chart, 'labelled', { runtime: champion(), serviceMonitorLabels: { release: 'prometheus' } });
+    new PrometheusAlerts(chart, 'alerts', { modelServices: [labelled], ruleLabels: { release: 'prometheus' } });
+    expect(() => synth(chart)).not.toThrow();
+    const all = bare();
+    Monitoring.configure(all, { serviceMonitorLabels: {} });
+    new ModelService(all, 'm', { runtime: champion() });
+    expect(only(synth(all), 'ServiceMonitor').metadata.labels).not.toHaveProperty('release');
   });
 });

@@ -15,6 +15,9 @@ import { dependenciesWithin, resourceKind, typeToken } from '../src/pulumi/kuber
 import { PendingInputs } from '../src/pulumi/pending-inputs';
 import { Registration, settled, startMocks, valueOf } from './pulumi-mocks';
 
+/** Monitoring settings for a Prometheus that selects every ServiceMonitor and rule (no labels). */
+const SELECT_ALL = { serviceMonitorLabels: {} };
+
 const REGISTRY = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const MONITORING = { serviceMonitorLabels: { release: 'kube-prometheus-stack' } };
 
@@ -77,7 +80,7 @@ describe('ModelService component', () => {
     // GIVEN
     const run = await startMocks();
     // WHEN a service with every optional object, scaled by KEDA on request rate
-    const service = new ModelService('fraud-detector', {
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL,
       namespace: 'mlops',
       ...props({
         replicas: 2,
@@ -106,8 +109,8 @@ describe('ModelService component', () => {
     const run = await startMocks();
     const provider = new k8s.Provider('cluster', { namespace: 'ignored-by-explicit-namespaces' });
     // WHEN
-    const a = new ModelService('a', { namespace: 'mlops', ...props() }, { provider });
-    const b = new ModelService('b', { namespace: 'mlops', ...props() }, { providers: [provider] });
+    const a = new ModelService('a', { monitoring: SELECT_ALL, namespace: 'mlops', ...props() }, { provider });
+    const b = new ModelService('b', { monitoring: SELECT_ALL, namespace: 'mlops', ...props() }, { providers: [provider] });
     await settled([...a.resources, ...b.resources].map((r) => r.resource));
     // THEN
     const providerRef = `${run.registrations.find((r) => r.type === 'pulumi:providers:kubernetes')!.urn}::cluster-id`;
@@ -131,7 +134,7 @@ describe('ModelService component', () => {
     const registry = new PulumiRegistry();
     const registryChild = new k8s.core.v1.ConfigMap('registry-child', { metadata: { name: 'x', namespace: 'mlops' } }, { parent: registry });
     // WHEN
-    const service = new ModelService('fraud-detector', {
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL,
       namespace: 'mlops',
       runtime: ServingRuntime.mlflow({ model: 'models:/fraud-detector@champion', registry }),
     }, { dependsOn: [operator] });
@@ -188,7 +191,7 @@ describe('ModelService component', () => {
     // GIVEN
     const run = await startMocks();
     // WHEN the default startup timeout (10 minutes: progress deadline 720 s)
-    const service = new ModelService('fraud-detector', { namespace: 'mlops', ...props() });
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', ...props() });
     await settled(service.resources.map((r) => r.resource));
     // THEN
     expect(named(run, 'Deployment', 'fraud-detector').customTimeouts).toEqual({ create: '780s', update: '780s', delete: '' });
@@ -197,7 +200,7 @@ describe('ModelService component', () => {
 
   test('fails at construction with the construct\'s message when a prop is invalid', async () => {
     await startMocks();
-    expect(() => new ModelService('fraud-detector', { namespace: 'mlops', ...props({ replicas: 5, maxReplicas: 2 }) }))
+    expect(() => new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', ...props({ replicas: 5, maxReplicas: 2 }) }))
       .toThrow('ModelService mlops/fraud-detector: replicas (5) is above maxReplicas (2); lower replicas or raise maxReplicas');
   });
 });
@@ -227,8 +230,8 @@ describe('PrometheusAlerts component', () => {
 
   test('fails at construction when an alert needs a metric nothing exports, as the construct does at synth', async () => {
     await startMocks();
-    const service = new ModelService('fraud-detector', { namespace: 'mlops', ...props({ accuracyFloor: 0.9 }) });
-    expect(() => new PrometheusAlerts('alerts', { modelServices: [service] })).toThrow(/accuracyFloor of model service mlops\/fraud-detector .* no drift monitor/);
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', ...props({ accuracyFloor: 0.9 }) });
+    expect(() => new PrometheusAlerts('alerts', { monitoring: SELECT_ALL, modelServices: [service] })).toThrow(/accuracyFloor of model service mlops\/fraud-detector .* no drift monitor/);
   });
 });
 

@@ -14,6 +14,9 @@ import {
 import { DriftMonitor, ModelRegistry, ModelService, PrometheusAlerts } from '../src/pulumi';
 import { Registration, settled, startMocks } from './pulumi-mocks';
 
+/** Monitoring settings for a Prometheus that selects every ServiceMonitor and rule (no labels). */
+const SELECT_ALL = { serviceMonitorLabels: {} };
+
 const REGISTRY = ModelRegistryRef.fromTrackingUri('http://mlflow.mlops.svc.cluster.local:5000');
 const MONITORING = { serviceMonitorLabels: { release: 'kube-prometheus-stack' } };
 const key = (o: any) => `${o.apiVersion} ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
@@ -77,11 +80,11 @@ describe('DriftMonitor component', () => {
   test('a second monitor shares the first one\'s Pushgateway instead of declaring another', async () => {
     // GIVEN two model services and a monitor of the first
     const run = await startMocks();
-    const a = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
-    const b = new ModelService('churn', { namespace: 'mlops', runtime: ServingRuntime.mlflow({ model: REGISTRY.model('churn', { version: 3 }) }) });
-    const first = new DriftMonitor('a', driftProps(a));
+    const a = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
+    const b = new ModelService('churn', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: ServingRuntime.mlflow({ model: REGISTRY.model('churn', { version: 3 }) }) });
+    const first = new DriftMonitor('a', { monitoring: SELECT_ALL, ...driftProps(a) });
     // WHEN
-    const second = new DriftMonitor('b', { ...driftProps(b), pushgateway: first.pushgateway });
+    const second = new DriftMonitor('b', { monitoring: SELECT_ALL, ...driftProps(b), pushgateway: first.pushgateway });
     await settled([a, b, first, second].flatMap((c) => c.resources.map((r) => r.resource)));
     // THEN one Pushgateway, and both jobs push to it
     expect(run.kubernetes().filter((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'pushgateway')).toHaveLength(1);
@@ -95,10 +98,10 @@ describe('DriftMonitor component', () => {
   test('a pending checker image leaves the CronJob registered with only the image unknown', async () => {
     // GIVEN a preview in which the image tag comes from another stack, not known yet
     const run = await startMocks({ preview: true });
-    const service = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
     const image = new pulumi.StackReference('org/images/prod').getOutput('nodeImage') as pulumi.Output<string>;
     // WHEN
-    const monitor = new DriftMonitor('drift', { ...driftProps(service), image });
+    const monitor = new DriftMonitor('drift', { monitoring: SELECT_ALL, ...driftProps(service), image });
     await settled([...service.resources, ...monitor.resources].map((r) => r.resource));
     // THEN
     const cronJob = run.kubernetes().find((r) => r.inputs.kind === 'CronJob')!;
@@ -109,8 +112,8 @@ describe('DriftMonitor component', () => {
 
   test('fails at construction with the construct\'s message', async () => {
     await startMocks();
-    const service = new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
-    expect(() => new DriftMonitor('drift', { ...driftProps(service), labelColumn: undefined }))
+    const service = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
+    expect(() => new DriftMonitor('drift', { monitoring: SELECT_ALL, ...driftProps(service), labelColumn: undefined }))
       .toThrow('DriftMonitor mlops/drift: labelColumn (unset) is required when the other quality column is set; set both labelColumn and predictionColumn, or neither');
   });
 });
@@ -157,7 +160,7 @@ describe('ModelRegistry component', () => {
 
   test('a pending MLflow image reaches the migration and the server containers', async () => {
     const run = await startMocks();
-    const registry = new ModelRegistry('mlflow', { namespace: 'mlops', image: pulumi.output('registry.example.com/mlflow:v3.17.2-full'), ...registryProps() });
+    const registry = new ModelRegistry('mlflow', { monitoring: SELECT_ALL, namespace: 'mlops', image: pulumi.output('registry.example.com/mlflow:v3.17.2-full'), ...registryProps() });
     await settled(registry.resources.map((r) => r.resource));
     const spec = run.kubernetes().find((r) => r.inputs.kind === 'Deployment')!.inputs.spec.template.spec;
     expect([...spec.initContainers, ...spec.containers].map((c: any) => c.image)).toEqual(['registry.example.com/mlflow:v3.17.2-full', 'registry.example.com/mlflow:v3.17.2-full']);
@@ -165,7 +168,7 @@ describe('ModelRegistry component', () => {
 
   test('model() fails with the construct\'s message', async () => {
     await startMocks();
-    const registry = new ModelRegistry('mlflow', { namespace: 'mlops', ...registryProps() });
+    const registry = new ModelRegistry('mlflow', { monitoring: SELECT_ALL, namespace: 'mlops', ...registryProps() });
     expect(() => registry.model('fraud-detector', { alias: 'champion', version: 3 })).toThrow(/^ModelRegistry mlops\/mlflow: model\(\) .* set exactly one of alias or version/);
   });
 });
@@ -174,9 +177,9 @@ describe('two components that would create the same Kubernetes object', () => {
   test('fails while the program runs, naming both components and the object', async () => {
     // GIVEN a stack that already has a ModelService fraud-detector in mlops
     await startMocks();
-    new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() });
+    new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
     // WHEN a second component of another Pulumi name declares the same objects
-    const second = () => new ModelService('fraud-detector-copy', { name: 'fraud-detector', namespace: 'mlops', runtime: runtime() });
+    const second = () => new ModelService('fraud-detector-copy', { monitoring: SELECT_ALL, name: 'fraud-detector', namespace: 'mlops', runtime: runtime() });
     // THEN it throws before registering anything, with both component names and the object
     expect(second).toThrow(/mlops:index:ModelService fraud-detector-copy and mlops:index:ModelService fraud-detector would both create \w+ mlops\/fraud-detector/);
   });
@@ -184,7 +187,7 @@ describe('two components that would create the same Kubernetes object', () => {
   test('the same names through two providers (two clusters) are not a conflict', async () => {
     await startMocks();
     const k8s = await import('@pulumi/kubernetes');
-    new ModelService('fraud-detector', { namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('east', {}) });
-    expect(() => new ModelService('fraud-detector-west', { name: 'fraud-detector', namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('west', {}) })).not.toThrow();
+    new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('east', {}) });
+    expect(() => new ModelService('fraud-detector-west', { monitoring: SELECT_ALL, name: 'fraud-detector', namespace: 'mlops', runtime: runtime() }, { provider: new k8s.Provider('west', {}) })).not.toThrow();
   });
 });

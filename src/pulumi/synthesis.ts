@@ -10,7 +10,9 @@ export interface StackSettings {
    * Stack-wide monitoring settings (ServiceMonitor and rule labels, scrape interval, where
    * Prometheus runs), as `Monitoring.configure(chart, ...)` sets them for a cdk8s chart. Pass
    * the same value to every component of a stack.
-   * @default - Monitoring's defaults (no selector labels, 30 s scrapes, Prometheus in `monitoring`)
+   * Required by every component that writes a ServiceMonitor or PrometheusRule, as Monitoring.configure
+   * is for a cdk8s chart; pass `{ serviceMonitorLabels: {} }` for a Prometheus that selects them all.
+   * @default - none: such a component fails, naming this argument
    */
   readonly monitoring?: MonitoringSettings;
 }

@@ -4,7 +4,7 @@
 import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { ReferenceStack } from '../../examples/reference-stack';
-import { ArtifactStore, Cpu, Images, ModelRegistry, RegistryDatabase } from '../../src';
+import { ArtifactStore, Cpu, Images, ModelRegistry, Monitoring, RegistryDatabase } from '../../src';
 import { RehearsalCluster } from './harness/cluster';
 import { PodStartError } from './harness/pod';
 
@@ -41,6 +41,7 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
     // Next to the reference stack: a registry with basic auth on the same PostgreSQL (as an
     // existing database), through a Secret of its own that scenario 5 leaves alone.
     const variants = new Chart(app, 'variants', { namespace: 'mlops', disableResourceNameHashes: true });
+    Monitoring.configure(variants, { serviceMonitorLabels: { release: 'kube-prometheus-stack' } });
     new ModelRegistry(variants, 'mlflow-auth', {
       database: RegistryDatabase.postgres({ host: 'mlflow-postgres.mlops.svc.cluster.local', passwordSecret: { secretName: 'mlflow-auth-db', key: 'password' } }),
       artifacts: ArtifactStore.volume(),

@@ -1,10 +1,16 @@
 import { Chart, Testing } from 'cdk8s';
+import { Monitoring } from '../../src';
 import { synthObjects } from '../../src/testing';
 
-/** A fresh chart in namespace `mlops` with stable (hash-free) names. */
+/**
+ * A fresh chart in namespace `mlops` with stable (hash-free) names, whose Prometheus selects
+ * every ServiceMonitor and rule (Monitoring.configure with no labels; a test may configure again).
+ */
 export function newChart(namespace: string | null = 'mlops'): Chart {
   const app = Testing.app();
-  return new Chart(app, 'test', { namespace: namespace ?? undefined, disableResourceNameHashes: true });
+  const chart = new Chart(app, 'test', { namespace: namespace ?? undefined, disableResourceNameHashes: true });
+  Monitoring.configure(chart, { serviceMonitorLabels: {} });
+  return chart;
 }
 
 /** Synthesized objects of a chart, typed loosely so a test reaches into any field. */

@@ -293,6 +293,7 @@ export class PrometheusAlerts extends Construct {
   }
 
   private addRule(id: string, namespace: string, name: string, subject: string, groups: Group[]): PrometheusRule {
+    Monitoring.requireSelectorLabels(KIND, this, 'PrometheusRule', this.ruleLabels);
     const ruleName = `${name}-alerts`;
     const key = `${namespace}/${ruleName}`;
     const taken = this.ruleNames.get(key);

@@ -1,6 +1,6 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { requireLabels } from './validation';
+import { invalidProp, requireLabels } from './validation';
 
 const CONTEXT_KEY = 'mlops-constructs:monitoring';
 
@@ -42,6 +42,22 @@ export class Monitoring {
       throw new Error(`Monitoring ${scope.node.path || '<app>'}: configure() was called after constructs were added (${scope.node.children.map((c) => c.node.id).join(', ')}); call it first so every construct sees the same settings`);
     }
     scope.node.setContext(CONTEXT_KEY, settings);
+  }
+
+  /**
+   * Throws when a construct would write a ServiceMonitor or PrometheusRule without selector
+   * labels while Monitoring.configure was never called above `scope`: a kube-prometheus-stack
+   * Prometheus selects them by a label (`release: <its release>`) and ignores unlabelled ones
+   * without a word, so the stack would deploy with no monitoring at all. An explicit
+   * `Monitoring.configure(chart, { serviceMonitorLabels: {} })` says the Prometheus selects all.
+   */
+  public static requireSelectorLabels(kind: string, scope: Construct, object: 'ServiceMonitor' | 'PrometheusRule', labels: Record<string, string>): void {
+    if (Object.keys(labels).length > 0 || scope.node.tryGetContext(CONTEXT_KEY) !== undefined) return;
+    const field = object === 'ServiceMonitor' ? 'serviceMonitorLabels' : 'ruleLabels';
+    throw invalidProp(kind, scope, field, undefined,
+      `leaves the ${object} without labels and Monitoring.configure was not called for this stack; a kube-prometheus-stack Prometheus selects ${object}s by a label such as release: <its release> and ignores the others without a word`,
+      'call Monitoring.configure(chart, { serviceMonitorLabels: { release: "<your release>" } }) before adding constructs (a Pulumi component: pass monitoring), ' +
+        'or Monitoring.configure(chart, { serviceMonitorLabels: {} }) if your Prometheus selects every ServiceMonitor and rule');
   }
 
   /** The settings in force at `scope`, with defaults filled in. */

@@ -256,6 +256,7 @@ export function scrapeTiming(seconds: number): Pick<ServiceMonitorSpecEndpoints,
 /** The ServiceMonitor of a workload (id `ServiceMonitor`), selecting its Service. */
 export function addServiceMonitor(scope: Construct, meta: ObjectMeta, monitorLabels: Record<string, string>,
   selector: Record<string, string>, endpoints: ServiceMonitorSpecEndpoints[]): ServiceMonitor {
+  Monitoring.requireSelectorLabels(scope.constructor.name, scope, 'ServiceMonitor', monitorLabels);
   return new ServiceMonitor(scope, 'ServiceMonitor', {
     metadata: { name: meta.name, namespace: meta.namespace, labels: { ...meta.labels, ...monitorLabels } },
     spec: { selector: { matchLabels: { ...selector } }, endpoints },
