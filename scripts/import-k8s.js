@@ -7,6 +7,8 @@
 //                                              tier (test/controlplane/cluster.ts, built by
 //                                              scripts/setup-kubernetes.sh) and reads its /openapi/v2
 //   node scripts/import-k8s.js --openapi f.json  reads a saved /openapi/v2 document instead
+//   ... --check                                writes nothing: exits 1 when the committed file
+//                                              differs from what the document generates
 //
 // The document goes through the same two changes as the schemas `cdk8s import` downloads
 // (cdk8s-team/cdk8s kubernetes-schemas): IntOrString and Quantity become "string or number"
@@ -40,7 +42,9 @@ async function openapiFromControlPlane() {
 
 /** The definitions as `cdk8s import` expects them (see the header). */
 function cdk8sDefinitions(openapi) {
-  const definitions = structuredClone(openapi.definitions);
+  // Only Kubernetes' own API: the custom resources a cluster serves (prometheus-operator's,
+  // KEDA's) have their typed classes from their CRDs (src/imports/*.sh.ts, *.com.ts).
+  const definitions = structuredClone(Object.fromEntries(Object.entries(openapi.definitions).filter(([name]) => name.startsWith('io.k8s.'))));
   for (const [name, other] of [['io.k8s.apimachinery.pkg.util.intstr.IntOrString', 'integer'], ['io.k8s.apimachinery.pkg.api.resource.Quantity', 'number']]) {
     if (!definitions[name]) throw new Error(`the OpenAPI document has no ${name}`);
     definitions[name] = { description: definitions[name].description, oneOf: [{ type: 'string' }, { type: other }] };
@@ -68,7 +72,17 @@ async function main() {
     await new ImportKubernetesApi({ apiVersion: KUBERNETES_VERSION }).import({ outdir: tmp, targetLanguage: Language.TYPESCRIPT });
     const generated = fs.readFileSync(path.join(tmp, 'k8s.ts'), 'utf8');
     const header = `// Kubernetes v${KUBERNETES_VERSION} API, from kube-apiserver's /openapi/v2 by scripts/import-k8s.js; do not edit.\n`;
-    fs.writeFileSync(path.join(OUT, 'k8s.ts'), header + generated);
+    const target = path.join(OUT, 'k8s.ts');
+    if (process.argv.includes('--check')) {
+      if (fs.readFileSync(target, 'utf8') !== header + generated) {
+        console.error('import-k8s: src/imports/k8s.ts is not what the OpenAPI document generates; run node scripts/import-k8s.js');
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`import-k8s: src/imports/k8s.ts is what Kubernetes v${KUBERNETES_VERSION}'s OpenAPI document generates`);
+      return;
+    }
+    fs.writeFileSync(target, header + generated);
     console.log(`import-k8s: wrote src/imports/k8s.ts (Kubernetes v${KUBERNETES_VERSION}, ${(generated.length / 1024).toFixed(0)} KiB)`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -4,7 +4,10 @@
  * kube-apiserver into namespaces that enforce the restricted Pod Security profile, then left
  * to the real controllers. What this proves and what it does not: test/controlplane/cluster.ts.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { ControlPlane, startControlPlane, waitFor } from './cluster';
 import { FULL_OPTIONS_EXTERNAL_SECRETS, FULL_OPTIONS_NAMESPACE } from './full-options-stack';
 import {
@@ -48,6 +51,25 @@ afterAll(async () => {
   );
   await cp.stop();
 });
+
+test('the library\'s Kubernetes types are what this apiserver\'s OpenAPI document generates (scripts/import-k8s.js)', async () => {
+  // GIVEN the /openapi/v2 document of the pinned kube-apiserver
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-openapi-'));
+  try {
+    const file = path.join(dir, 'openapi-v2.json');
+    fs.writeFileSync(file, await cp.kubectlOk(['get', '--raw', '/openapi/v2'], { timeoutMs: 120_000 }));
+
+    // WHEN the types are generated from it and compared with the committed src/imports/k8s.ts
+    const run = spawnSync(process.execPath, ['scripts/import-k8s.js', '--openapi', file, '--check'], { cwd: path.resolve(__dirname, '..', '..'), encoding: 'utf8', timeout: 240_000 });
+
+    // THEN they are the same (the importer also prints the name of what it imports)
+    const output = `${run.stdout}${run.stderr}`.trim();
+    expect({ status: run.status, last: output.split('\n').pop() })
+      .toEqual({ status: 0, last: 'import-k8s: src/imports/k8s.ts is what Kubernetes v1.37.2\'s OpenAPI document generates' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 300_000);
 
 describe.each(CASES)('$title on a real apiserver', ({ namespace, app, externalSecrets }) => {
   let stack: SynthesizedStack;
