@@ -407,6 +407,15 @@ describe('PrometheusAlerts validation', () => {
     );
   });
 
+  test('fails at synth with the same message format as the constructors, not wrapped by cdk8s', () => {
+    // GIVEN an accuracy floor without a drift monitor: only checkable once every monitor is added
+    const chart = newChart();
+    const service = new ModelService(chart, 'fraud-detector', { runtime: champion(), accuracyFloor: 0.9 });
+    new PrometheusAlerts(chart, 'alerts', { modelServices: [service] });
+    // WHEN / THEN the error is the construct's own sentence, as every constructor error is
+    expect(() => Testing.synth(chart)).toThrow(/^PrometheusAlerts test\/alerts: accuracyFloor of model service mlops\/fraud-detector \(0\.9\) needs /);
+  });
+
   test('fails at synth when the accuracy floor\'s drift monitor does not check quality', () => {
     const { chart } = stack(OBJECTIVES, { driftMonitors: [hourlyDrift({ reportsQuality: false, qualityMetrics: [] })] });
     expect(() => Testing.synth(chart)).toThrow(/accuracyFloor of model service mlops\/fraud-detector \(0\.9\) .* but drift monitor mlops\/fraud-detector-drift does not check quality \(reportsQuality is false\); give that DriftMonitor the label and prediction columns, or drop accuracyFloor/);

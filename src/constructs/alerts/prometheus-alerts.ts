@@ -185,7 +185,16 @@ export class PrometheusAlerts extends Construct {
     (p.registries ?? []).forEach((registry) => this.addRegistry(registry));
 
     // Which drift monitor reports a model's quality is only known once everything was added.
-    this.node.addValidation({ validate: () => this.qualitySourceProblems() });
+    // The one check that must wait for synth: a drift monitor may be added after the service.
+    // It throws the construct's own sentences, so its errors read like every constructor's
+    // instead of coming wrapped in cdk8s's "Validation failed" list.
+    this.node.addValidation({
+      validate: () => {
+        const problems = this.qualitySourceProblems();
+        if (problems.length > 0) throw new Error(problems.join('\n'));
+        return [];
+      },
+    });
   }
 
   /**
