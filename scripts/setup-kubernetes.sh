@@ -2,7 +2,8 @@
 # The Kubernetes control plane of the control-plane test tier, built from the Go module proxy:
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.37.2 (tools/kubernetes)
 # and etcd v3.6.16 (tools/etcd), plus the upstream CRDs the suite validates against
-# (prometheus-operator v0.93.0, KEDA v2.20.2), fetched with `go mod download`.
+# (prometheus-operator v0.93.0, KEDA v2.20.2), fetched with `go mod download`, and the
+# prometheus-operator v0.93.0 program itself (tools/prometheus-operator), which the node tier runs.
 #
 # A cold build is tens of CPU-minutes, so the binaries live outside the clone in a version-keyed
 # directory (MLOPS_CACHE, default ~/.cache/mlops-constructs) and Go's own module and build caches
@@ -12,6 +13,7 @@
 # Prints nothing but progress; the paths are fixed (see test/controlplane/binaries.ts):
 #   $MLOPS_CACHE/kubernetes-v1.37.2/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $MLOPS_CACHE/etcd-v3.6.16/bin/etcd
+#   $MLOPS_CACHE/prometheus-operator-v0.93.0/bin/operator
 #   $MLOPS_CACHE/crds/{prometheus-operator-v0.93.0,keda-v2.20.2}/*.yaml
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +85,22 @@ if [[ ! -x "$EBIN/etcd" ]]; then
   echo "setup-kubernetes: built etcd in $((SECONDS - started)) s"
 else
   echo "setup-kubernetes: etcd ${ETCD_VERSION} is built ($EBIN)"
+fi
+
+# --- prometheus-operator (the node tier turns the stack's ServiceMonitors and rules into its config) ---
+POBIN="$CACHE/prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}/bin"
+if [[ ! -x "$POBIN/operator" ]]; then
+  echo "setup-kubernetes: building prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} into $POBIN"
+  started=$SECONDS
+  mkdir -p "$POBIN"
+  # The stamp upstream's Makefile writes: the operator names its config-reloader image after it.
+  version="-X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}"
+  (cd "$REPO/tools/prometheus-operator" && go build -trimpath -ldflags "-s -w ${version}" -o "$POBIN/operator.tmp" \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator)
+  mv "$POBIN/operator.tmp" "$POBIN/operator"
+  echo "setup-kubernetes: built prometheus-operator in $((SECONDS - started)) s"
+else
+  echo "setup-kubernetes: prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} is built ($POBIN)"
 fi
 
 "$KBIN/kubectl" version --client | head -1
