@@ -260,7 +260,14 @@ export class NodeAgent {
       let worker = this.workers.get(uid);
       if (!worker) {
         const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-        if (terminal && !pod.metadata.deletionTimestamp) continue;
+        if (terminal) {
+          // Finished before this agent saw it (nothing runs): only a deletion is left to finish.
+          if (pod.metadata.deletionTimestamp) {
+            await this.api.request('DELETE', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`,
+              { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } }).catch(() => undefined);
+          }
+          continue;
+        }
         worker = new PodWorker(this, pod);
         this.workers.set(uid, worker);
         void worker.run();
