@@ -103,6 +103,31 @@ describe('mlops-drift check (bundled)', () => {
     expectEvidentlyResult(output);
   });
 
+  it('measures quality on the current data only: a reference without label and prediction columns (the training data) is enough', async () => {
+    // GIVEN the e2e reference without its label and prediction columns, as the training data a
+    // model logs (examples/training) has no predictions
+    const tmp = tempDir();
+    try {
+      const [header, ...rows] = fs.readFileSync(path.join(E2E, 'reference.csv'), 'utf8').trimEnd().split('\n');
+      const keep = header.split(',').map((c, i) => [c, i] as const).filter(([c]) => c !== e2e.label && c !== e2e.prediction).map(([, i]) => i);
+      const pick = (line: string) => keep.map((i) => line.split(',')[i]).join(',');
+      const reference = path.join(tmp.dir, 'training.csv');
+      fs.writeFileSync(reference, [pick(header), ...rows.map(pick)].join('\n') + '\n');
+
+      // WHEN checked with the label and prediction columns of the current data
+      const output = json(await runDrift(program, ['check', '--reference', reference, '--current', path.join(E2E, 'current.csv'),
+        ...featureArgs, '--label', e2e.label, '--prediction', e2e.prediction, '--json']));
+
+      // THEN the check runs and its quality is scikit-learn's on the current data
+      for (const [metric, expected] of Object.entries(e2e.expected.quality)) {
+        expect((output.quality as Record<string, number>)[metric]).toBeCloseTo(expected, 12);
+      }
+      expectEvidentlyResult(output);
+    } finally {
+      tmp.remove();
+    }
+  });
+
   it('infers the categorical features without --categorical, in CSV, Parquet and JSON Lines, to Evidently\'s result', async () => {
     // GIVEN the e2e files, whose text column "channel" Evidently typed from pandas' dtypes
     const pairs = [['reference.csv', 'current.csv'], ['reference.parquet', 'current.zstd.parquet'], ['reference.parquet', 'current.jsonl'], ['reference.csv', 'current.jsonl']];

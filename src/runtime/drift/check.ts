@@ -109,7 +109,11 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   const requests: ColumnRequest[] = [...kinds].map(([name, kind]) => ({ name, kind }));
   const dictionaries = requests.map((r) => (r.kind !== 'number' ? new Dictionary() : undefined));
 
-  const reference = await loadTable(options.reference, requests, dictionaries, { ...load, sampling: seeded(options.sampling, 1) });
+  // Quality is measured on the current data only: the reference (the training data logged with
+  // the model) needs the features, not the label or the model's predictions.
+  const isFeature = (r: ColumnRequest) => features.includes(r.name);
+  const reference = await loadTable(options.reference, requests.filter(isFeature), dictionaries.filter((_, i) => isFeature(requests[i])),
+    { ...load, sampling: seeded(options.sampling, 1) });
   if (reference.rows === 0) throw new InputError(`reference dataset ${options.reference} has no rows`);
   // A feature the reference made categorical is read as text in the current data from the start.
   const currentRequests = requests.map((r) => (r.kind === 'auto' && reference.columns.get(r.name)!.kind === 'text' ? { name: r.name, kind: 'text' as const } : r));
