@@ -17,7 +17,7 @@
  * rehearsal tier's business.
  */
 import * as fs from 'fs';
-import * as https from 'https';
+import { ApiClient } from '../node/api';
 
 interface Kubeconfig {
   clusters: { cluster: { server: string; 'certificate-authority': string } }[];
@@ -25,8 +25,7 @@ interface Kubeconfig {
 }
 
 export class StatusNode {
-  private readonly agent: https.Agent;
-  private readonly server: string;
+  private readonly api: ApiClient;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private nextIp = 10;
@@ -36,24 +35,22 @@ export class StatusNode {
 
   constructor(kubeconfigFile: string, public readonly name = 'pulumi-engine-node') {
     const config = JSON.parse(fs.readFileSync(kubeconfigFile, 'utf8')) as Kubeconfig;
-    this.server = config.clusters[0].cluster.server;
-    this.agent = new https.Agent({
+    this.api = new ApiClient(config.clusters[0].cluster.server, {
       ca: fs.readFileSync(config.clusters[0].cluster['certificate-authority']),
       cert: fs.readFileSync(config.users[0].user['client-certificate']),
       key: fs.readFileSync(config.users[0].user['client-key']),
-      keepAlive: true,
     });
   }
 
   /** Registers the node and starts reporting (every second for Pods, every 10 s for the node). */
   async start(): Promise<void> {
-    await this.request('POST', '/api/v1/nodes', {
+    await this.api.request('POST', '/api/v1/nodes', {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: { name: this.name, labels: { 'kubernetes.io/hostname': this.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
       spec: {},
     });
-    await this.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+    await this.api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: this.name, namespace: 'kube-node-lease' },
@@ -72,14 +69,14 @@ export class StatusNode {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.agent.destroy();
+    this.api.close();
   }
 
   private async heartbeat(): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: reason, lastHeartbeatTime: now, lastTransitionTime: now });
     const resources = { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' };
-    await this.request('PATCH', `/api/v1/nodes/${this.name}/status`, {
+    await this.api.request('PATCH', `/api/v1/nodes/${this.name}/status`, {
       status: {
         capacity: resources,
         allocatable: resources,
@@ -96,15 +93,15 @@ export class StatusNode {
         },
       },
     }, 'application/merge-patch+json');
-    await this.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`, { spec: { renewTime: microTime() } }, 'application/merge-patch+json');
+    await this.api.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`, { spec: { renewTime: microTime() } }, 'application/merge-patch+json');
   }
 
   private async reconcilePods(): Promise<void> {
-    const pods = (await this.request('GET', `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${this.name}`)}`)).items as any[];
+    const pods = (await this.api.request('GET', `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${this.name}`)}`)).items as any[];
     for (const pod of pods) {
       const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
       if (pod.metadata.deletionTimestamp) {
-        await this.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } }).catch(() => undefined);
+        await this.api.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } }).catch(() => undefined);
         continue;
       }
       if (pod.status?.phase === 'Running' && pod.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')) continue;
@@ -115,7 +112,7 @@ export class StatusNode {
         ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } },
       });
       const condition = (type: string) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: now });
-      await this.request('PATCH', `${path}/status`, {
+      await this.api.request('PATCH', `${path}/status`, {
         status: {
           phase: 'Running',
           hostIP: '127.0.0.1',
@@ -141,29 +138,6 @@ export class StatusNode {
       this.ips.set(uid, ip);
     }
     return ip;
-  }
-
-  private request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = https.request(`${this.server}${path}`, {
-        method,
-        agent: this.agent,
-        timeout: 15_000,
-        headers: { Accept: 'application/json', ...(payload ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}) },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => { text += chunk; });
-        res.on('end', () => {
-          if ((res.statusCode ?? 0) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 500)}`));
-          else resolve(text ? JSON.parse(text) : undefined);
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
   }
 }
 
