@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(postgresql prometheus prometheus-pushgateway prometheus-alertmanager iproute2)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == *"install ok installed"* ]] || missing+=("$pkg")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup-debian: all packages present"

@@ -11,7 +11,10 @@ TOOLS="$PWD/.tools"
 
 # kube-score prints "development" as its version when built with go install, so the module
 # version recorded in the binary (go version -m) tells which one is there.
-if [[ -x "$TOOLS/kube-score" ]] && go version -m "$TOOLS/kube-score" 2>/dev/null | grep -qE "^\s+mod\s+github.com/zegl/kube-score\s+${KUBE_SCORE_VERSION}\s"; then
+# Version outputs are captured whole before they are matched: `cmd | grep -q` or `cmd | head -1`
+# stop reading early, the writer dies of SIGPIPE and pipefail turns that into exit 141.
+installed_kube_score="$(go version -m "$TOOLS/kube-score" 2>/dev/null || true)"
+if [[ -x "$TOOLS/kube-score" ]] && grep -qE "^\s+mod\s+github.com/zegl/kube-score\s+${KUBE_SCORE_VERSION}\s" <<<"$installed_kube_score"; then
   echo "setup-go-tools: kube-score ${KUBE_SCORE_VERSION} is installed"
 else
   command -v go >/dev/null || { echo "setup-go-tools: go is not installed (needed to build kube-score ${KUBE_SCORE_VERSION})" >&2; exit 1; }
@@ -20,11 +23,13 @@ else
   echo "setup-go-tools: built kube-score ${KUBE_SCORE_VERSION}"
 fi
 
-if [[ -x "$TOOLS/actionlint" ]] && "$TOOLS/actionlint" -version 2>/dev/null | head -1 | grep -qx "${ACTIONLINT_VERSION}"; then
+installed_actionlint="$("$TOOLS/actionlint" -version 2>/dev/null || true)"
+if [[ -x "$TOOLS/actionlint" ]] && [[ "${installed_actionlint%%$'\n'*}" == "${ACTIONLINT_VERSION}" ]]; then
   echo "setup-go-tools: actionlint ${ACTIONLINT_VERSION} is installed"
   exit 0
 fi
 command -v go >/dev/null || { echo "setup-go-tools: go is not installed (needed to build actionlint ${ACTIONLINT_VERSION})" >&2; exit 1; }
 mkdir -p "$TOOLS"
 GOBIN="$TOOLS" GOFLAGS=-mod=mod go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"
-"$TOOLS/actionlint" -version | head -1
+installed_actionlint="$("$TOOLS/actionlint" -version)"
+echo "setup-go-tools: built actionlint ${installed_actionlint%%$'\n'*}"

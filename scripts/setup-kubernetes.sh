@@ -103,5 +103,8 @@ else
   echo "setup-kubernetes: prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} is built ($POBIN)"
 fi
 
-"$KBIN/kubectl" version --client | head -1
-"$EBIN/etcd" --version | head -1
+# Each version output is read whole before its first line is printed: `cmd | head -1` lets head
+# exit early, the writer dies of SIGPIPE, and pipefail turns that into exit 141 (seen in CI).
+first_line() { local out; out="$("$@")"; printf '%s\n' "${out%%$'\n'*}"; }
+first_line "$KBIN/kubectl" version --client
+first_line "$EBIN/etcd" --version
