@@ -17,6 +17,52 @@ export const SERVING_METRICS = {
   requestsInFlight: 'mlops_inference_requests_in_flight',
 } as const;
 
+/** Inference-log metrics, exported by the metrics proxy next to SERVING_METRICS when ModelService `inferenceLog` is set. */
+export const INFERENCE_LOG_METRICS = {
+  /**
+   * Counter, labels `model`, `outcome` (INFERENCE_LOG_OUTCOMES): every sampled request's rows,
+   * by what became of them. Unsampled requests are not counted here.
+   */
+  recordsTotal: 'mlops_inference_log_records_total',
+  /** Counter, labels `model`, `part` ("request" or "response"): bodies the proxy could not read as a known format; logged without features. */
+  unparsedTotal: 'mlops_inference_log_unparsed_total',
+  /** Counter, label `model`: objects written to storage. */
+  objectsTotal: 'mlops_inference_log_objects_total',
+  /** Gauge, label `model`: records waiting in the proxy's bounded buffer. */
+  bufferedRecords: 'mlops_inference_log_buffered_records',
+} as const;
+
+/** Values of LABELS.outcome on INFERENCE_LOG_METRICS.recordsTotal. */
+export const INFERENCE_LOG_OUTCOMES = {
+  /** In an object the storage acknowledged. */
+  written: 'written',
+  /** The buffer was full (storage slow or down): dropped so inference never waits. */
+  droppedBufferFull: 'dropped_buffer_full',
+  /** Uploads of its object failed past the retries (or at shutdown past the drain time). */
+  droppedUploadFailed: 'dropped_upload_failed',
+} as const;
+
+/** Gauge 1, labels `model`, `version`: the model version the pod serves (resolved from the registry at pod start when served by alias). */
+export const MODEL_INFO_METRIC = 'mlops_model_info';
+
+/**
+ * Column names of an inference-log record besides the features (their own names) and the
+ * predictions (INFERENCE_LOG_COLUMNS.prediction, or prediction_<i> for several outputs per row).
+ * Meta columns start with an underscore so they cannot collide with a feature named like them.
+ */
+export const INFERENCE_LOG_COLUMNS = {
+  timestamp: '_timestamp',
+  model: '_model',
+  version: '_version',
+  code: '_code',
+  latencySeconds: '_latency_seconds',
+  /** One id per logged request; the rows of one batch request share it. */
+  requestId: '_request_id',
+  /** Set to "request" or "response" when that body could not be parsed (the row then has no features or no predictions). */
+  unparsed: '_unparsed',
+  prediction: 'prediction',
+} as const;
+
 /** Drift metrics, pushed to a Pushgateway by every drift run under the grouping key of DRIFT_PUSH_JOB. */
 export const DRIFT_METRICS = {
   /** Labels `feature`, `method`; only for tests that have a p-value. */
@@ -62,6 +108,12 @@ export const LABELS = {
   shard: 'shard',
   /** Alert severity: critical, warning or info. */
   severity: 'severity',
+  /** What became of inference-log records (INFERENCE_LOG_OUTCOMES). */
+  outcome: 'outcome',
+  /** Model version on MODEL_INFO_METRIC. */
+  version: 'version',
+  /** "request" or "response" on INFERENCE_LOG_METRICS.unparsedTotal. */
+  part: 'part',
 } as const;
 
 /** The grouping-key `job` of every drift run's push to the Pushgateway. */
@@ -94,6 +146,39 @@ export const PROXY_ENV = {
   uncountedPaths: 'MLOPS_PROXY_UNCOUNTED_PATHS',
   upstreamTimeoutSeconds: 'MLOPS_PROXY_UPSTREAM_TIMEOUT_SECONDS',
   drainSeconds: 'MLOPS_PROXY_DRAIN_SECONDS',
+  /** The served model version, when known at synth time (a pinned version). */
+  modelVersion: 'MLOPS_MODEL_VERSION',
+  /** The model URI the server loads (models:/name@alias): the proxy resolves the alias to a version at start. */
+  modelUri: 'MLOPS_MODEL_URI',
+  /** MLflow tracking server the proxy resolves the alias with (the same name the MLflow client reads). */
+  trackingUri: 'MLFLOW_TRACKING_URI',
+  /** The pod's name (downward API): part of each inference-log object's key. */
+  podName: 'MLOPS_POD_NAME',
+  /** s3://bucket/prefix of the inference log; unset turns logging off. */
+  inferenceLogUri: 'MLOPS_INFERENCE_LOG_URI',
+  /** Share of counted requests logged, 0..1. */
+  inferenceLogSampleRatio: 'MLOPS_INFERENCE_LOG_SAMPLE_RATIO',
+  /** Records buffered at most; beyond, records are dropped and counted. */
+  inferenceLogBufferRecords: 'MLOPS_INFERENCE_LOG_BUFFER_RECORDS',
+  /** An object is written when its uncompressed records reach this many bytes... */
+  inferenceLogFlushBytes: 'MLOPS_INFERENCE_LOG_FLUSH_BYTES',
+  /** ...or when its oldest record is this many seconds old. */
+  inferenceLogFlushSeconds: 'MLOPS_INFERENCE_LOG_FLUSH_SECONDS',
+  /** For a custom runtime: dotted path to the feature rows in the request body (e.g. data.rows). */
+  inferenceLogRequestPath: 'MLOPS_INFERENCE_LOG_REQUEST_PATH',
+  /** For a custom runtime: dotted path to the predictions in the response body (e.g. result.scores). */
+  inferenceLogResponsePath: 'MLOPS_INFERENCE_LOG_RESPONSE_PATH',
+} as const;
+
+/** The inference log's object keys: `<prefix>/model=<m>/version=<v>/dt=YYYY-MM-DD/hour=HH/<pod>-<seq>.jsonl.gz` (UTC). */
+export const INFERENCE_LOG_LAYOUT = {
+  model: 'model',
+  version: 'version',
+  date: 'dt',
+  hour: 'hour',
+  suffix: '.jsonl.gz',
+  /** The version segment when the version could not be resolved. */
+  unknownVersion: 'unknown',
 } as const;
 
 /** Paths the metrics proxy serves on its metrics port: ModelService scrapes the one and probes the other. */
