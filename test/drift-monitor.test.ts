@@ -1,7 +1,7 @@
 import { createHash } from 'crypto';
 import { Cron, Duration, Size } from 'cdk8s';
 import {
-  Cpu, DRIFT_CHECKER_HASH_ANNOTATION, DriftData, DriftMonitor, DriftTest, ModelRegistryRef, ModelService, ModelTask,
+  Cpu, DRIFT_CHECKER_HASH_ANNOTATION, DriftCheckerBundle, DriftData, DriftMonitor, DriftTest, ModelRegistryRef, ModelService, ModelTask,
   MultipleTestingCorrection, Pushgateway, ServingRuntime,
 } from '../src';
 import { shortestPeriodSeconds } from '../src/constructs/drift/cron-schedule';
@@ -32,7 +32,7 @@ describe('DriftMonitor', () => {
     const cronJob = only(objects, 'CronJob');
     const checker = container(cronJob, 'drift-check');
     // THEN
-    expect(redactGenerated(objects.filter((o) => !o.metadata.name.startsWith('fraud-detector') || o.kind === 'CronJob' || o.metadata.name.endsWith('-checker')))).toMatchSnapshot();
+    expect(redactGenerated(objects.filter((o) => !o.metadata.name.startsWith('fraud-detector') || o.kind === 'CronJob' || o.metadata.name === 'mlops-drift-checker'))).toMatchSnapshot();
     expect(cronJob.metadata.name).toBe('fraud-detector-drift');
     expect(cronJob.spec).toMatchObject({
       schedule: '0 * * * *', timeZone: 'Etc/UTC', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 360,
@@ -52,7 +52,7 @@ describe('DriftMonitor', () => {
     ]));
     expect(monitor.schedulePeriod.toSeconds()).toBe(3600);
     expect(monitor.pushgatewayJob).toBe('pushgateway');
-    const bundle = only(objects, 'ConfigMap', 'fraud-detector-drift-checker').data['mlops-drift.js'];
+    const bundle = only(objects, 'ConfigMap', 'mlops-drift-checker').data['mlops-drift.js'];
     expect(cronJob.spec.jobTemplate.spec.template.metadata.annotations[DRIFT_CHECKER_HASH_ANNOTATION]).toBe(createHash('sha256').update(bundle).digest('hex'));
     expect(Buffer.byteLength(bundle)).toBeLessThan(1024 * 1024);
   });
@@ -176,6 +176,49 @@ describe('DriftMonitor', () => {
     expect(spec.startingDeadlineSeconds).toBe(90);
     expect(spec.jobTemplate.spec.activeDeadlineSeconds).toBe(900);
     expect(spec.timeZone).toBe('Europe/Berlin');
+  });
+});
+
+describe('the checker ConfigMap', () => {
+  const data = { reference: DriftData.uri('https://d.example.com/r.csv'), current: DriftData.uri('https://d.example.com/{{ds}}.csv') };
+  const checkerVolumes = (objects: ReturnType<typeof synth>) => objects.filter((o) => o.kind === 'CronJob')
+    .map((o) => o.spec.jobTemplate.spec.template.spec.volumes.find((v: { configMap?: unknown }) => v.configMap).configMap.name);
+
+  test('is one per namespace and chart, mounted by every monitor there', () => {
+    // GIVEN two models in the chart's namespace and one in another
+    const chart = newChart();
+    const fraud = modelService(chart);
+    const churn = new ModelService(chart, 'churn', { runtime: ServingRuntime.mlflow({ model: registry.model('churn', { version: 3 }) }) });
+    const staging = new ModelService(chart, 'ranker', { namespace: 'ml-staging', runtime: ServingRuntime.mlflow({ model: registry.model('ranker', { version: 1 }) }) });
+    // WHEN each gets a drift check, the first model two
+    new DriftMonitor(chart, 'fraud-daily', { modelService: fraud, name: 'fraud-daily', ...data });
+    new DriftMonitor(chart, 'fraud-hourly', { modelService: fraud, name: 'fraud-hourly', ...data });
+    new DriftMonitor(chart, 'churn-drift', { modelService: churn, ...data });
+    new DriftMonitor(chart, 'ranker-drift', { modelService: staging, ...data, pushgateway: Pushgateway.fromUrl('http://pushgateway.mlops.svc:9091') });
+    const objects = synth(chart);
+    // THEN one ConfigMap with the checker per namespace, and all four CronJobs mount theirs
+    const bundles = objects.filter((o) => o.kind === 'ConfigMap' && o.data?.['mlops-drift.js'] !== undefined);
+    expect(bundles.map((o) => `${o.metadata.namespace}/${o.metadata.name}`).sort()).toEqual(['ml-staging/mlops-drift-checker', 'mlops/mlops-drift-checker']);
+    expect(checkerVolumes(objects)).toEqual(['mlops-drift-checker', 'mlops-drift-checker', 'mlops-drift-checker', 'mlops-drift-checker']);
+    validateManifests(objects);
+  });
+
+  test('can be one the user declares, in the monitor\'s namespace', () => {
+    const chart = newChart();
+    const bundle = new DriftCheckerBundle(chart, 'checker', { namespace: 'mlops', name: 'drift-program' });
+    new DriftMonitor(chart, 'drift', { modelService: modelService(chart), ...data, checkerBundle: bundle });
+    const objects = synth(chart);
+    expect(objects.filter((o) => o.kind === 'ConfigMap' && o.data?.['mlops-drift.js'] !== undefined).map((o) => o.metadata.name)).toEqual(['drift-program']);
+    expect(checkerVolumes(objects)).toEqual(['drift-program']);
+  });
+
+  test('of another namespace is refused before anything is written', () => {
+    const chart = newChart();
+    const service = modelService(chart);
+    const before = synth(chart).length;
+    expect(() => new DriftMonitor(chart, 'drift', { modelService: service, ...data, checkerBundle: { namespace: 'other', configMapName: 'mlops-drift-checker' } })).toThrow(
+      /^DriftMonitor test\/drift: checkerBundle \("other\/mlops-drift-checker"\) is in namespace other, but the check runs in mlops, and a pod mounts only ConfigMaps of its own namespace; pass a bundle of namespace mlops, or leave checkerBundle unset for the chart's$/);
+    expect(synth(chart)).toHaveLength(before);
   });
 });
 

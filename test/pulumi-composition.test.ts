@@ -65,30 +65,34 @@ describe('DriftMonitor component', () => {
     for (const r of run.kubernetes()) expect(r.inputs).toEqual(expected.find((o) => key(o) === key(r.inputs)));
     // and the monitor's children are its CronJob, checker ConfigMap and the Pushgateway
     expect(childrenOf(run, 'mlops:index:DriftMonitor', 'fraud-detector-drift').map((r) => `${r.inputs.kind}/${r.inputs.metadata.name}`).sort()).toEqual([
-      'ConfigMap/fraud-detector-drift-checker', 'CronJob/fraud-detector-drift', 'Deployment/pushgateway',
+      'ConfigMap/mlops-drift-checker', 'CronJob/fraud-detector-drift', 'Deployment/pushgateway',
       'NetworkPolicy/fraud-detector-drift', 'NetworkPolicy/pushgateway', 'Service/pushgateway', 'ServiceMonitor/pushgateway',
     ]);
     // and the CronJob waits for its checker and its NetworkPolicy, the ServiceMonitor for its Service
     const urn = (kind: string, name: string) => run.kubernetes().find((r) => r.inputs.kind === kind && r.inputs.metadata.name === name)!.urn;
-    expect(run.byUrn(urn('CronJob', 'fraud-detector-drift')).dependencies.sort()).toEqual([urn('ConfigMap', 'fraud-detector-drift-checker'), urn('NetworkPolicy', 'fraud-detector-drift')].sort());
+    expect(run.byUrn(urn('CronJob', 'fraud-detector-drift')).dependencies.sort()).toEqual([urn('ConfigMap', 'mlops-drift-checker'), urn('NetworkPolicy', 'fraud-detector-drift')].sort());
     expect(run.byUrn(urn('ServiceMonitor', 'pushgateway')).dependencies).toEqual([urn('Service', 'pushgateway')]);
     // and the component reports what alerting needs
     expect(monitor).toMatchObject({ name: 'fraud-detector-drift', namespace: 'mlops', modelName: 'fraud-detector', reportsQuality: true, pushgatewayJob: 'pushgateway' });
     expect(monitor.pushgateway.url).toBe('http://pushgateway.mlops.svc.cluster.local:9091');
   });
 
-  test('a second monitor shares the first one\'s Pushgateway instead of declaring another', async () => {
+  test('a second monitor shares the first one\'s Pushgateway and checker ConfigMap instead of declaring others', async () => {
     // GIVEN two model services and a monitor of the first
     const run = await startMocks();
     const a = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
     const b = new ModelService('churn', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: ServingRuntime.mlflow({ model: REGISTRY.model('churn', { version: 3 }) }) });
     const first = new DriftMonitor('a', { monitoring: SELECT_ALL, ...driftProps(a) });
     // WHEN
-    const second = new DriftMonitor('b', { monitoring: SELECT_ALL, ...driftProps(b), pushgateway: first.pushgateway });
+    const second = new DriftMonitor('b', { monitoring: SELECT_ALL, ...driftProps(b), pushgateway: first.pushgateway, checkerBundle: first.checkerBundle });
     await settled([a, b, first, second].flatMap((c) => c.resources.map((r) => r.resource)));
-    // THEN one Pushgateway, and both jobs push to it
+    // THEN one Pushgateway and one checker ConfigMap, and both jobs push to it and mount that
     expect(run.kubernetes().filter((r) => r.inputs.kind === 'Deployment' && r.inputs.metadata.name === 'pushgateway')).toHaveLength(1);
-    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'b').map((r) => r.inputs.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'NetworkPolicy']);
+    expect(run.kubernetes().filter((r) => r.inputs.kind === 'ConfigMap' && r.inputs.metadata.name === 'mlops-drift-checker')).toHaveLength(1);
+    expect(childrenOf(run, 'mlops:index:DriftMonitor', 'b').map((r) => r.inputs.kind).sort()).toEqual(['CronJob', 'NetworkPolicy']);
+    const volumes = (name: string) => run.kubernetes().find((r) => r.inputs.kind === 'CronJob' && r.inputs.metadata.name === name)!
+      .inputs.spec.jobTemplate.spec.template.spec.volumes;
+    expect(volumes('churn-drift')).toContainEqual(expect.objectContaining({ configMap: expect.objectContaining({ name: 'mlops-drift-checker' }) }));
     const args = (name: string) => run.kubernetes().find((r) => r.inputs.kind === 'CronJob' && r.inputs.metadata.name === name)!
       .inputs.spec.jobTemplate.spec.template.spec.containers[0].args;
     expect(args('churn-drift')).toContain('http://pushgateway.mlops.svc.cluster.local:9091');
@@ -182,6 +186,15 @@ describe('two components that would create the same Kubernetes object', () => {
     const second = () => new ModelService('fraud-detector-copy', { monitoring: SELECT_ALL, name: 'fraud-detector', namespace: 'mlops', runtime: runtime() });
     // THEN it throws before registering anything, with both component names and the object
     expect(second).toThrow(/mlops:index:ModelService fraud-detector-copy and mlops:index:ModelService fraud-detector would both create \w+ mlops\/fraud-detector/);
+  });
+
+  test('a second DriftMonitor in a namespace that does not pass the first one\'s checkerBundle fails, naming the ConfigMap', async () => {
+    await startMocks();
+    const a = new ModelService('fraud-detector', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: runtime() });
+    const b = new ModelService('churn', { monitoring: SELECT_ALL, namespace: 'mlops', runtime: ServingRuntime.mlflow({ model: REGISTRY.model('churn', { version: 3 }) }) });
+    const first = new DriftMonitor('a', { monitoring: SELECT_ALL, ...driftProps(a) });
+    expect(() => new DriftMonitor('b', { monitoring: SELECT_ALL, ...driftProps(b), pushgateway: first.pushgateway }))
+      .toThrow(/mlops:index:DriftMonitor b and mlops:index:DriftMonitor a would both create ConfigMap mlops\/mlops-drift-checker/);
   });
 
   test('the same names through two providers (two clusters) are not a conflict', async () => {

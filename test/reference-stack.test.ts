@@ -24,7 +24,7 @@ describe('the reference stack', () => {
       'Deployment/fraud-detector', 'Service/fraud-detector', 'HorizontalPodAutoscaler/fraud-detector',
       'PodDisruptionBudget/fraud-detector', 'ServiceMonitor/fraud-detector', 'ConfigMap/fraud-detector-metrics-proxy',
       'Deployment/mlflow', 'Service/mlflow', 'ServiceMonitor/mlflow',
-      'CronJob/fraud-detector-drift', 'ConfigMap/fraud-detector-drift-checker', 'Deployment/pushgateway', 'Service/pushgateway',
+      'CronJob/fraud-detector-drift', 'ConfigMap/mlops-drift-checker', 'Deployment/pushgateway', 'Service/pushgateway',
     ]) {
       expect(names).toContain(expected);
     }

@@ -5,6 +5,7 @@ import { requirePinnedImage } from '../constructs/core/validation';
 import { DriftMonitor as DriftMonitorConstruct, DriftMonitorProps } from '../constructs/drift/drift-monitor';
 import { DRIFT_MONITOR_FIELDS, IDriftMonitor } from '../constructs/drift/interfaces';
 import { IPushgateway, Pushgateway } from '../constructs/drift/pushgateway';
+import { DriftCheckerBundle, IDriftCheckerBundle } from '../constructs/drift/checker-bundle';
 
 /** Arguments of a DriftMonitor component: the construct's props, with Pulumi inputs where values are computed. */
 export interface DriftMonitorArgs extends Omit<DriftMonitorProps, 'image'>, StackSettings {
@@ -17,16 +18,20 @@ export interface DriftMonitorArgs extends Omit<DriftMonitorProps, 'image'>, Stac
 export interface DriftMonitor extends IDriftMonitor {}
 
 /**
- * The DriftMonitor construct as a Pulumi component (`mlops:index:DriftMonitor`): the CronJob,
- * its checker ConfigMap and, unless `pushgateway` is given, the Pushgateway (Deployment,
+ * The DriftMonitor construct as a Pulumi component (`mlops:index:DriftMonitor`): the CronJob
+ * and, unless given, the checker's ConfigMap (`checkerBundle`) and the Pushgateway (Deployment,
  * Service, ServiceMonitor) its results go to, each a child resource. Takes a Pulumi
  * ModelService as `modelService`. A second monitor in the same namespace passes
- * `pushgateway: first.pushgateway`, as cdk8s monitors of one chart share `Pushgateway.of(chart)`.
+ * `pushgateway: first.pushgateway, checkerBundle: first.checkerBundle`, as cdk8s monitors of one
+ * chart share `Pushgateway.of(chart)` and `DriftCheckerBundle.of(chart, namespace)`; without
+ * them its registration fails, naming the object both would create.
  */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class DriftMonitor extends WorkloadComponent<DriftMonitorConstruct> implements IDriftMonitor {
   /** Where the checks push their results: the Pushgateway this component deployed, or the one passed in. */
   public readonly pushgateway: IPushgateway;
+  /** The ConfigMap the checks run the checker from: the one this component deployed, or the one passed in. */
+  public readonly checkerBundle: IDriftCheckerBundle;
 
   constructor(name: string, args: DriftMonitorArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // The checked model's namespace is the chart's, where a default Pushgateway is created.
@@ -46,6 +51,9 @@ export class DriftMonitor extends WorkloadComponent<DriftMonitorConstruct> imple
     });
     copyFields<IDriftMonitor, typeof DRIFT_MONITOR_FIELDS>(this, this.construct, DRIFT_MONITOR_FIELDS);
     this.pushgateway = args.pushgateway ?? Pushgateway.of(this.chart);
+    const bundle = args.checkerBundle ?? DriftCheckerBundle.of(this.chart, this.construct.namespace);
+    // A plain object: the construct itself stays in this component's private chart.
+    this.checkerBundle = { configMapName: bundle.configMapName, namespace: bundle.namespace };
   }
 
   /** The CronJob of the checks. */

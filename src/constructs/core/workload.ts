@@ -353,9 +353,14 @@ export function addBundleConfigMap(scope: Construct, id: string, meta: ObjectMet
     metadata: { name: meta.name, namespace: meta.namespace, labels: meta.labels },
     data: { [fileName]: bundle.source },
   });
+  return bundleMount(meta.name, fileName, volumeName);
+}
+
+/** The volume, mount and command that run the bundled program `fileName` from the ConfigMap `configMapName` (written elsewhere). */
+export function bundleMount(configMapName: string, fileName: string, volumeName: string): BundleMount {
   return {
-    sha256: bundle.sha256,
-    volume: { name: volumeName, configMap: { name: meta.name, defaultMode: 0o444 } },
+    sha256: loadRuntimeBundle(fileName).sha256,
+    volume: { name: volumeName, configMap: { name: configMapName, defaultMode: 0o444 } },
     mount: { name: volumeName, mountPath: BUNDLE_MOUNT, readOnly: true },
     command: ['node', `${BUNDLE_MOUNT}/${fileName}`],
   };

@@ -4,7 +4,8 @@ import { shortestPeriodSeconds } from './cron-schedule';
 import { DriftData, DriftDataBinding } from './drift-data';
 import { IDriftMonitor } from './interfaces';
 import { IPushgateway, Pushgateway } from './pushgateway';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, CHECKER_COMMAND, CHECKER_ENV, CHECKER_EXIT_CODES, CHECKER_FLAGS } from '../../contract';
+import { checkerMount, DriftCheckerBundle, IDriftCheckerBundle } from './checker-bundle';
+import { BUNDLE_HASH_ANNOTATIONS, CHECKER_COMMAND, CHECKER_ENV, CHECKER_EXIT_CODES, CHECKER_FLAGS } from '../../contract';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { requireCpuPair, requireSecretRef, requireSeconds } from '../core/prop-checks';
@@ -14,7 +15,7 @@ import { claimObjectNames } from '../core/object-names';
 import { invalidProp, isHttpUrl, requireDnsLabel, requireDnsSubdomain, requireInteger, requireLabels, requirePinnedImage } from '../core/validation';
 import { addIngressPolicy, openEgressReason } from '../core/network-policy';
 import { annotateScannerExceptions } from '../core/scanner-annotations';
-import { addBundleConfigMap, basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
+import { basePodSpec, ObjectMeta, resourceRequirements, Resources, secretKeyRef, workloadLabels } from '../core/workload';
 import { PodProps, SecretKeySelector } from '../core/workload-props';
 import { IModelService } from '../serving/interfaces';
 
@@ -125,6 +126,11 @@ export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' |
   readonly sampleSeed?: number;
   /** Where results go. @default - the chart's Pushgateway (`Pushgateway.of(chart)`), created on first use */
   readonly pushgateway?: IPushgateway;
+  /**
+   * The ConfigMap with the checker program, in the model's namespace.
+   * @default - the chart's bundle in that namespace (`DriftCheckerBundle.of(chart, namespace)`), created on first use
+   */
+  readonly checkerBundle?: IDriftCheckerBundle;
   /** S3 endpoint override, e.g. MinIO's in-cluster URL. @default - AWS */
   readonly s3EndpointUrl?: string;
   /** S3 region. @default 'us-east-1' */
@@ -240,6 +246,12 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
       throw this.fail('parallelism', this.shardCount, `needs at least as many listed features (${check.features?.length ?? 'none listed'})`, 'list features explicitly, or lower parallelism');
     }
     const pods = this.checkPods(p, check);
+    const checker = p.checkerBundle;
+    if (checker !== undefined && checker.namespace !== this.namespace) {
+      throw this.fail('checkerBundle', `${checker.namespace}/${checker.configMapName}`,
+        `is in namespace ${checker.namespace}, but the check runs in ${this.namespace}, and a pod mounts only ConfigMaps of its own namespace`,
+        `pass a bundle of namespace ${this.namespace}, or leave checkerBundle unset for the chart's`);
+    }
 
     // ---- build and emit (the chart's Pushgateway first, when this is its first user)
     const pushgateway = p.pushgateway ?? Pushgateway.of(this);
@@ -249,7 +261,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     const env = this.env(p, check, pods);
     const { selector, labels } = workloadLabels(this.name, 'drift-check', pods.extraLabels);
     const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels };
-    const bundle = addBundleConfigMap(this, 'CheckerBundle', { ...meta, name: `${this.name}-checker` }, BUNDLES.driftChecker, 'checker');
+    const bundle = checkerMount(p.checkerBundle ?? DriftCheckerBundle.of(this, this.namespace));
 
     this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
       metadata: { name: this.name, namespace: this.namespace, labels },
