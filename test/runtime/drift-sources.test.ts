@@ -2,6 +2,7 @@ import * as aws4 from 'aws4';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { sign } from '../../src/runtime/drift/io/s3';
 import { bundledProgram } from './bundled-program';
 import { FIXTURES, readFixture, runDrift } from './drift-support';
@@ -39,12 +40,27 @@ describe('SigV4 signing', () => {
   });
 });
 
+/** A CSV's header and rows as two CSV documents, each with the header: the first half of the rows, and the rest. */
+function splitCsv(text: string): Array<[string, string]> {
+  const [header, ...rows] = text.trimEnd().split('\n');
+  const half = Math.floor(rows.length / 2);
+  return [[`${header}\n${rows.slice(0, half).join('\n')}\n`, `${header}\n${rows.slice(half).join('\n')}\n`]];
+}
+
 describe('s3:// sources', () => {
   const accessKeyId = 'test-access-key';
   const secretAccessKey = 'test-secret-key/with+chars';
   const objects = new Map<string, Buffer>([
     ['data/reference.parquet', fs.readFileSync(path.join(E2E, 'reference.parquet'))],
     ['data/dt=2024-05-31/part-0.csv', fs.readFileSync(path.join(E2E, 'current.csv'))],
+    // The current data split over two versions' hourly partitions, as the inference log writes them,
+    // beside partitions of another day and a deeper key that the pattern must not take.
+    ...splitCsv(fs.readFileSync(path.join(E2E, 'current.csv'), 'utf8')).flatMap(([first, second]) => [
+      ['log/model=fraud/version=3/dt=2024-05-31/hour=07/pod-a-1.csv.gz', gzipSync(first)],
+      ['log/model=fraud/version=4/dt=2024-05-31/hour=19/pod-b-1.csv.gz', gzipSync(second)],
+      ['log/model=fraud/version=4/dt=2024-06-01/hour=00/pod-b-2.csv.gz', gzipSync('x\nnot,the,data\n')],
+      ['log/model=fraud/version=4/dt=2024-05-31/hour=19/old/pod-b-0.csv.gz', gzipSync('x\nnot,the,data\n')],
+    ] as Array<[string, Buffer]>),
   ]);
   const seen: Array<{ method: string; url: string; signed: boolean }> = [];
   let server: http.Server;
@@ -119,6 +135,21 @@ describe('s3:// sources', () => {
     expect(seen.some((s) => s.method === 'HEAD' && s.url === '/lake/data/reference.parquet')).toBe(true);
     expect(seen.some((s) => s.url.startsWith('/lake?list-type=2&prefix=data%2Fdt%3D2024-05-31%2F'))).toBe(true);
     expect(seen.some((s) => s.url === '/lake/data/dt%3D2024-05-31/part-0.csv')).toBe(true);
+  });
+
+  it('matches wildcards in several segments (versions and hours of an inference log) from one listing', async () => {
+    seen.length = 0;
+    const run = await runDrift(program, ['check', '--reference', 's3://lake/data/reference.parquet',
+      '--current', 's3://lake/log/model=fraud/version=*/dt={{ds}}/hour=*/*.csv.gz', '--date', '2024-05-31', '--s3-endpoint', endpoint, ...featureArgs], env);
+    expect(run.stderr).not.toMatch(/"level":"error"/);
+    expect(run.code).toBe(0);
+    // the two halves together are the current dataset: the same verdicts as from one file
+    expect(verdicts(run.stdout)).toEqual(expectedVerdicts);
+    expect(seen.filter((s) => s.url.includes('list-type=2')).map((s) => s.url)).toEqual(['/lake?list-type=2&prefix=log%2Fmodel%3Dfraud%2F']);
+    expect(seen.filter((s) => s.method === 'GET' && !s.url.includes('list-type')).map((s) => s.url).filter((u) => u.startsWith('/lake/log'))).toEqual([
+      '/lake/log/model%3Dfraud/version%3D3/dt%3D2024-05-31/hour%3D07/pod-a-1.csv.gz',
+      '/lake/log/model%3Dfraud/version%3D4/dt%3D2024-05-31/hour%3D19/pod-b-1.csv.gz',
+    ]);
   });
 
   it('takes the endpoint from AWS_ENDPOINT_URL, and a wrong secret is an input error (exit 2)', async () => {

@@ -166,19 +166,22 @@ function streamOf(name: string, open: () => Promise<AsyncIterable<Buffer>>): Asy
   };
 }
 
+/**
+ * An S3 location's objects. Wildcards may sit in any segment (an inference log is read with
+ * a `*` for the version and for the hour): the keys under the path before the first
+ * wildcard are listed once and matched against the whole pattern, segment by segment.
+ */
 async function resolveS3(uri: string, settings: S3Settings): Promise<DataObject[]> {
   const { bucket, key } = parseS3Uri(uri);
-  const slash = key.lastIndexOf('/');
-  const dir = key.slice(0, slash + 1);
-  const base = key.slice(slash + 1);
-  if (hasGlob(dir)) throw new InputError(`${uri}: wildcards are only supported in the last path segment`);
-  let keys = [key];
-  if (hasGlob(base) || base === '') {
-    const pattern = globRegExp(base === '' ? '*' : base);
-    const listed = await s3List(settings, bucket, dir);
-    keys = listed.filter((k) => k.startsWith(dir) && pattern.test(k.slice(dir.length)) && (base !== '' || SUPPORTED(k))).sort();
-    if (keys.length === 0) throw new NotFoundError(`${uri}: no object matches`);
-  }
+  const segments = key.split('/');
+  const firstGlob = segments.findIndex(hasGlob);
+  const last = segments[segments.length - 1];
+  if (firstGlob === -1 && last !== '') return [s3Object(settings, bucket, key)];
+  const staticPrefix = segments.slice(0, firstGlob === -1 ? segments.length - 1 : firstGlob).map((s) => `${s}/`).join('');
+  const pattern = globRegExp(last === '' ? `${key}*` : key);
+  const listed = await s3List(settings, bucket, staticPrefix);
+  const keys = listed.filter((k) => pattern.test(k) && (last !== '' || SUPPORTED(k))).sort();
+  if (keys.length === 0) throw new NotFoundError(`${uri}: no object matches`);
   return keys.map((k) => s3Object(settings, bucket, k));
 }
 
