@@ -1,34 +1,14 @@
-import * as aws4 from 'aws4';
-import { CHECKER_ENV } from '../../../contract';
+import { type S3Settings, bucketBase, objectAddress, sign } from '../../shared/s3';
 import { httpRequest, readText } from './http';
 import { InputError } from '../errors';
 
 /**
- * s3:// objects over plain HTTP with AWS Signature V4 (the `aws4` package signs; it is small,
- * dependency-free and used by the AWS SDK v2 era tools). A custom endpoint (MinIO, Ceph,
- * LocalStack) is addressed path-style; AWS itself virtual-hosted unless the bucket name has
- * dots. Without credentials the requests go unsigned (public buckets).
+ * s3:// objects for the checker: GET, HEAD and ListObjectsV2 over plain HTTP, addressed and
+ * signed (AWS Signature V4) by src/runtime/shared/s3.ts, which the metrics proxy's inference
+ * log writes with too. The settings and the signer are exported here as well, for the
+ * checker's other files and the tests that import them from this module.
  */
-
-export interface S3Settings {
-  /** e.g. http://minio:9000 (--s3-endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL). */
-  readonly endpoint?: string;
-  readonly region: string;
-  readonly accessKeyId?: string;
-  readonly secretAccessKey?: string;
-  readonly sessionToken?: string;
-}
-
-/** S3 settings from flags and the standard AWS environment variables. */
-export function s3Settings(env: NodeJS.ProcessEnv, endpointFlag?: string): S3Settings {
-  return {
-    endpoint: endpointFlag ?? env[CHECKER_ENV.s3EndpointS3] ?? env[CHECKER_ENV.s3Endpoint],
-    region: env[CHECKER_ENV.region] ?? env[CHECKER_ENV.defaultRegion] ?? 'us-east-1',
-    accessKeyId: env[CHECKER_ENV.accessKeyId],
-    secretAccessKey: env[CHECKER_ENV.secretAccessKey],
-    sessionToken: env[CHECKER_ENV.sessionToken],
-  };
-}
+export { type S3Settings, s3Settings, sign } from '../../shared/s3';
 
 export interface S3Location {
   readonly bucket: string;
@@ -41,38 +21,9 @@ export function parseS3Uri(uri: string): S3Location {
   return { bucket: match[1], key: match[2] };
 }
 
-const encodeKey = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
-
-/** URL of the bucket (path-style or virtual-hosted) and the request path prefix for keys. */
-function bucketBase(settings: S3Settings, bucket: string): { origin: string; prefix: string } {
-  if (settings.endpoint) {
-    const url = new URL(settings.endpoint);
-    const base = url.pathname.replace(/\/$/, '');
-    return { origin: `${url.protocol}//${url.host}`, prefix: `${base}/${encodeURIComponent(bucket)}` };
-  }
-  if (bucket.includes('.')) return { origin: `https://s3.${settings.region}.amazonaws.com`, prefix: `/${encodeURIComponent(bucket)}` };
-  return { origin: `https://${bucket}.s3.${settings.region}.amazonaws.com`, prefix: '' };
-}
-
-/** Signed request headers for `method` on `origin + path` (path already URI-encoded, query included). */
-export function sign(settings: S3Settings, method: string, origin: string, path: string, headers: Record<string, string> = {}): Record<string, string> {
-  if (!settings.accessKeyId || !settings.secretAccessKey) return headers;
-  const host = new URL(origin).host;
-  const signed = aws4.sign(
-    { host, path, method, service: 's3', region: settings.region, headers: { ...headers } },
-    { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, sessionToken: settings.sessionToken },
-  );
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(signed.headers ?? {})) {
-    if (name.toLowerCase() !== 'host' && name.toLowerCase() !== 'content-length') out[name] = String(value);
-  }
-  return out;
-}
-
 /** A signed GET (or HEAD) of one object; `range` as in the Range header ("bytes=a-b"). */
 export function s3Get(settings: S3Settings, location: S3Location, options: { method?: 'GET' | 'HEAD'; range?: string } = {}) {
-  const { origin, prefix } = bucketBase(settings, location.bucket);
-  const path = `${prefix}/${encodeKey(location.key)}`;
+  const { origin, path } = objectAddress(settings, location.bucket, location.key);
   const method = options.method ?? 'GET';
   const headers = sign(settings, method, origin, path, options.range ? { Range: options.range } : {});
   return httpRequest(`${origin}${path}`, { method, headers, label: `s3://${location.bucket}/${location.key}` });
