@@ -240,6 +240,8 @@ export const CHECKER_FLAGS = {
   correction: 'correction',
   label: 'label',
   prediction: 'prediction',
+  /** A column of the model's output in both datasets, tested for drift like a feature (prediction drift). */
+  predictionDrift: 'prediction-drift',
   task: 'task',
   positiveLabel: 'positive-label',
   sample: 'sample',

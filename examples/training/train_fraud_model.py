@@ -2,8 +2,9 @@
 
 A RandomForestClassifier on a small synthetic card-transaction dataset (seeded, so every run
 gives the same data and model). The run logs its parameters, hold-out metrics, the model
-(`mlflow.sklearn.log_model`) and its training data as the reference dataset artifact
-`reference/reference.csv`, the path the drift checker reads. The model is registered as
+(`mlflow.sklearn.log_model`) and its training data, with the model's out-of-fold predictions
+in a column `prediction`, as the reference dataset artifact `reference/reference.csv`, the
+path the drift checker reads. The model is registered as
 `fraud-detector` and the new version gets the alias `champion`, which the model server serves
 (`models:/fraud-detector@champion`).
 
@@ -26,7 +27,7 @@ import pandas as pd
 import sklearn
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import cross_val_predict, train_test_split
 
 import mlflow
 import mlflow.sklearn
@@ -35,6 +36,8 @@ from mlflow.models import infer_signature
 
 FEATURES = ["amount", "hour", "merchant_risk", "distance_km", "transactions_24h", "foreign"]
 LABEL = "is_fraud"
+# The column of the model's output in the reference data: the inference log's name for it.
+PREDICTION = "prediction"
 REFERENCE_ARTIFACT_DIR = "reference"
 REFERENCE_FILE = "reference.csv"
 
@@ -120,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.log_metrics(metrics)
         mlflow.log_input(mlflow.data.from_pandas(train, name="fraud-train", targets=LABEL), context="training")
         with tempfile.TemporaryDirectory() as tmp:
-            # The training rows with their labels: the drift checker's reference distribution.
+            # The training rows with their labels and the model's predictions on them: the drift
+            # checker's reference distribution of the inputs and of the output (prediction drift).
+            # Out-of-fold predictions, because a forest predicts its own training rows almost
+            # perfectly, which would make every production output distribution look drifted.
             reference = os.path.join(tmp, REFERENCE_FILE)
-            train.to_csv(reference, index=False)
+            out_of_fold = cross_val_predict(RandomForestClassifier(n_jobs=1, **params), x_train, y_train, cv=3)
+            train.assign(**{PREDICTION: out_of_fold}).to_csv(reference, index=False)
             mlflow.log_artifact(reference, artifact_path=REFERENCE_ARTIFACT_DIR)
         info = mlflow.sklearn.log_model(
             model,

@@ -146,7 +146,7 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
     // AND the server proxies the file back from the artifacts volume
     const csv = await cluster.request(`${stack.registry.trackingUri}/get-artifact?path=reference/reference.csv&run_uuid=${training.run_id}`);
     expect(csv.status).toBe(200);
-    expect(csv.body.split('\n')[0]).toBe([...FEATURES, 'is_fraud'].join(','));
+    expect(csv.body.split('\n')[0]).toBe([...FEATURES, 'is_fraud', 'prediction'].join(','));
   }));
 
   test('3: fraud-detector serves models:/fraud-detector@champion, POST /invocations predicts, the metrics proxy counts it', timed('3 model server + proxy', async () => {

@@ -128,6 +128,29 @@ describe('mlops-drift check (bundled)', () => {
     }
   });
 
+  it('tests the model\'s output for drift with --prediction-drift, as if it were one more feature; a reference without it is bad input (exit 2)', async () => {
+    const reference = path.join(E2E, 'reference.csv');
+    const current = path.join(E2E, 'current.csv');
+    // WHEN the output column is checked for drift, and the same column is listed as a plain feature
+    const withOutput = json(await runDrift(program, ['check', '--reference', reference, '--current', current, ...featureArgs, '--prediction-drift', e2e.prediction, '--json']));
+    const asFeature = json(await runDrift(program, ['check', '--reference', reference, '--current', current,
+      '--features', [...e2e.features, e2e.prediction].join(','), '--categorical', e2e.categorical.join(','), '--json']));
+    // THEN it is the last tested column, with the same test and result as the plain feature
+    const features = withOutput.features as Array<Record<string, unknown>>;
+    expect(features.map((f) => f.feature)).toEqual([...e2e.features, e2e.prediction]);
+    expect(features[features.length - 1]).toEqual((asFeature.features as Array<Record<string, unknown>>).find((f) => f.feature === e2e.prediction));
+    expect(withOutput.driftShare).toBe(asFeature.driftShare);
+
+    // AND a reference without the output column (training data) fails at once, saying what to do
+    const [header, ...rows] = fs.readFileSync(reference, 'utf8').trimEnd().split('\n');
+    const keep = header.split(',').map((c, i) => [c, i] as const).filter(([c]) => c !== e2e.prediction).map(([, i]) => i);
+    const pick = (line: string) => keep.map((i) => line.split(',')[i]).join(',');
+    const training = path.join(tmp.dir, 'training.csv');
+    fs.writeFileSync(training, [pick(header), ...rows.map(pick)].join('\n') + '\n');
+    expectFailure(await runDrift(program, ['check', '--reference', training, '--current', current, ...featureArgs, '--prediction-drift', e2e.prediction]), 2,
+      new RegExp(`--prediction-drift ${e2e.prediction}: the reference .*training\\.csv has no column "${e2e.prediction}" to compare the model's output with; store the model's predictions on the reference data`));
+  });
+
   it('infers the categorical features without --categorical, in CSV, Parquet and JSON Lines, to Evidently\'s result', async () => {
     // GIVEN the e2e files, whose text column "channel" Evidently typed from pandas' dtypes
     const pairs = [['reference.csv', 'current.csv'], ['reference.parquet', 'current.zstd.parquet'], ['reference.parquet', 'current.jsonl'], ['reference.csv', 'current.jsonl']];

@@ -1,7 +1,7 @@
 import { Cron, Duration, Size } from 'cdk8s';
 import { Construct } from 'constructs';
 import { shortestPeriodSeconds } from './cron-schedule';
-import { DriftData, DriftDataBinding } from './drift-data';
+import { DriftData, DriftDataBinding, INFERENCE_LOG_PREDICTION_COLUMN } from './drift-data';
 import { IDriftMonitor } from './interfaces';
 import { IPushgateway, Pushgateway } from './pushgateway';
 import { checkerMount, DriftCheckerBundle, IDriftCheckerBundle } from './checker-bundle';
@@ -124,6 +124,14 @@ export interface DriftMonitorProps extends Pick<PodProps, 'serviceAccountName' |
   readonly sampleRows?: number;
   /** Seed of that sampling. @default 1 */
   readonly sampleSeed?: number;
+  /**
+   * Test the model's output for drift too (prediction drift), as one more feature named after
+   * its column: `predictionColumn`, or `prediction` when the current data is
+   * `DriftData.inferenceLog(service)`. The reference must hold the model's predictions on it
+   * in that column; a run whose reference has none fails at once (exit 2), saying so.
+   * @default - true when the current data is an inference log, else false
+   */
+  readonly predictionDrift?: boolean;
   /** Where results go. @default - the chart's Pushgateway (`Pushgateway.of(chart)`), created on first use */
   readonly pushgateway?: IPushgateway;
   /**
@@ -191,6 +199,8 @@ interface Check {
   readonly task: ModelTask;
   readonly sampleRows?: number;
   readonly sampleSeed: number;
+  /** The model's output column tested for drift, if any. */
+  readonly predictionDrift?: string;
 }
 
 /** The job pods: image, sizing, data access. */
@@ -201,6 +211,8 @@ interface Pods {
   readonly extraLabels: Record<string, string>;
   readonly s3AccessKeyId?: SecretKeySelector;
   readonly s3SecretAccessKey?: SecretKeySelector;
+  readonly s3EndpointUrl?: string;
+  readonly s3Region: string;
 }
 
 /**
@@ -361,7 +373,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     if (!(data instanceof DriftData)) {
       throw this.fail(field, data, 'is required', 'use DriftData.uri("s3://...") or DriftData.registryModel(registry.model(...))');
     }
-    return data.bind(this, { kind: KIND, field });
+    return data.bind(this, { kind: KIND, field, schedulePeriodSeconds: this.schedulePeriod.toSeconds() });
   }
 
   private checkCheck(p: DriftMonitorProps): Check {
@@ -395,7 +407,20 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     const sampleRows = p.sampleRows === undefined ? undefined : requireInteger(KIND, this, 'sampleRows', p.sampleRows, 100, 1e9);
     const sampleSeed = requireInteger(KIND, this, 'sampleSeed', p.sampleSeed ?? 1, 0, 2 ** 31 - 1);
     if (p.sampleSeed !== undefined && sampleRows === undefined) throw this.fail('sampleSeed', p.sampleSeed, 'is set without sampleRows', 'set sampleRows, or drop sampleSeed');
-    return { reference, current, features, categorical, test, correction, task, sampleRows, sampleSeed };
+    const predictionDrift = this.checkPredictionDrift(p, current, features);
+    return { reference, current, features, categorical, test, correction, task, sampleRows, sampleSeed, predictionDrift };
+  }
+
+  private checkPredictionDrift(p: DriftMonitorProps, current: DriftDataBinding, features: string[] | undefined): string | undefined {
+    const logged = current.inferenceLog !== undefined;
+    if (p.predictionDrift !== undefined && typeof p.predictionDrift !== 'boolean') throw this.fail('predictionDrift', p.predictionDrift, 'is not a boolean', 'use true or false');
+    if (!(p.predictionDrift ?? logged)) return undefined;
+    const column = logged ? INFERENCE_LOG_PREDICTION_COLUMN : p.predictionColumn;
+    if (column === undefined) {
+      throw this.fail('predictionDrift', true, 'needs the column of the model\'s output', 'set predictionColumn, or read the current data from DriftData.inferenceLog(service), whose output column is "prediction"');
+    }
+    if (features?.includes(column)) throw this.fail('features', features, `lists ${column}, the model's output, which predictionDrift tests already`, `drop ${column} from features`);
+    return column;
   }
 
   private checkDriftShare(p: DriftMonitorProps): number {
@@ -415,9 +440,14 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     if ((p.s3AccessKeyId === undefined) !== (p.s3SecretAccessKey === undefined)) {
       throw this.fail(p.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey', undefined, 'is required with the other S3 key', 'reference both keys of the S3 credentials Secret');
     }
-    const s3AccessKeyId = p.s3AccessKeyId === undefined ? undefined : requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId);
-    const s3SecretAccessKey = p.s3SecretAccessKey === undefined ? undefined : requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey);
+    // A check of an inference log reads it with the log's own storage settings, unless given others.
+    const log = check.current.inferenceLog ?? check.reference.inferenceLog;
+    const ownKeys = p.s3AccessKeyId !== undefined;
+    const s3AccessKeyId = ownKeys ? requireSecretRef(KIND, this, 's3AccessKeyId', p.s3AccessKeyId) : log?.s3AccessKeyId;
+    const s3SecretAccessKey = ownKeys ? requireSecretRef(KIND, this, 's3SecretAccessKey', p.s3SecretAccessKey) : log?.s3SecretAccessKey;
     if (p.s3Region !== undefined && !/^[a-z0-9-]{2,32}$/.test(p.s3Region)) throw this.fail('s3Region', p.s3Region, 'is not a region name', 'use e.g. "eu-central-1"');
+    const s3EndpointUrl = p.s3EndpointUrl ?? log?.s3EndpointUrl;
+    const s3Region = p.s3Region ?? log?.s3Region ?? 'us-east-1';
     if (p.serviceAccountName !== undefined) requireDnsSubdomain(KIND, this, 'serviceAccountName', p.serviceAccountName);
     const image = requirePinnedImage(KIND, this, 'image', p.image ?? Images.NODE);
     const cpu = requireCpuPair(KIND, this, '', p.cpuRequest ?? Cpu.millis(500), p.cpuLimit ?? Cpu.cores(1));
@@ -427,7 +457,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     const memoryMib = Math.round(memory.toMebibytes());
     if (!(memoryMib >= 128 && memoryMib <= 256 * 1024)) throw this.fail('memory', `${memoryMib}Mi`, 'is not between 128 MiB and 256 GiB', 'use e.g. Size.gibibytes(1)');
     const extraLabels = p.labels === undefined ? {} : requireLabels(KIND, this, 'labels', p.labels);
-    return { image, resources: { cpu, memory: { request: memoryMib, limit: memoryMib } }, usesS3, extraLabels, s3AccessKeyId, s3SecretAccessKey };
+    return { image, resources: { cpu, memory: { request: memoryMib, limit: memoryMib } }, usesS3, extraLabels, s3AccessKeyId, s3SecretAccessKey, s3EndpointUrl, s3Region };
   }
 
   // ---- build -------------------------------------------------------------------------------
@@ -446,6 +476,7 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
     args.push(...flag(f.driftShare, String(this.driftShare)));
     if (c.correction !== MultipleTestingCorrection.NONE) args.push(...flag(f.correction, c.correction));
     if (this.reportsQuality) args.push(...flag(f.label, p.labelColumn!), ...flag(f.prediction, p.predictionColumn!), ...flag(f.task, c.task));
+    if (c.predictionDrift !== undefined) args.push(...flag(f.predictionDrift, c.predictionDrift));
     if (c.sampleRows !== undefined) args.push(...flag(f.sample, String(c.sampleRows)), ...flag(f.seed, String(c.sampleSeed)));
     // $(VAR) is expanded by the kubelet from the container's env.
     if (this.shardCount > 1) args.push(...flag(f.shardIndex, `$(${CHECKER_ENV.shardIndex})`), ...flag(f.shardCount, String(this.shardCount)));
@@ -460,8 +491,8 @@ export class DriftMonitor extends Construct implements IDriftMonitor {
       { name: 'NODE_OPTIONS', value: `--max-old-space-size=${Math.floor(pods.resources.memory.limit * 0.75)}` },
     ];
     if (c.reference.registry) env.push({ name: CHECKER_ENV.trackingUri, value: c.reference.registry.trackingUri });
-    if (pods.usesS3) env.push({ name: CHECKER_ENV.region, value: p.s3Region ?? 'us-east-1' });
-    if (p.s3EndpointUrl) env.push({ name: CHECKER_ENV.s3Endpoint, value: p.s3EndpointUrl });
+    if (pods.usesS3) env.push({ name: CHECKER_ENV.region, value: pods.s3Region });
+    if (pods.s3EndpointUrl) env.push({ name: CHECKER_ENV.s3Endpoint, value: pods.s3EndpointUrl });
     if (pods.s3AccessKeyId && pods.s3SecretAccessKey) {
       env.push({ name: CHECKER_ENV.accessKeyId, valueFrom: { secretKeyRef: secretKeyRef(pods.s3AccessKeyId) } });
       env.push({ name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: secretKeyRef(pods.s3SecretAccessKey) } });

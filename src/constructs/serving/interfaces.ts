@@ -1,4 +1,18 @@
 import { Duration } from 'cdk8s';
+import { SecretKeySelector } from '../core/workload-props';
+
+/** Where a model service's inference log is written (ModelService `inferenceLog`), for the drift checks that read it. */
+export interface InferenceLogLocation {
+  readonly bucket: string;
+  /** Key prefix without a trailing slash; may be empty. */
+  readonly prefix: string;
+  /** The `model=` segment of the keys (the service's modelName). */
+  readonly modelName: string;
+  readonly s3EndpointUrl?: string;
+  readonly s3Region: string;
+  readonly s3AccessKeyId?: SecretKeySelector;
+  readonly s3SecretAccessKey?: SecretKeySelector;
+}
 
 /**
  * What other constructs (alerts, drift checks, Pulumi components) need to know of a model
@@ -20,9 +34,11 @@ export interface IModelService {
   readonly errorRateObjective?: number;
   /** Lowest acceptable accuracy (0..1) on labelled production data, if set. */
   readonly accuracyFloor?: number;
+  /** Where the metrics proxy logs sampled requests and predictions, if it does. */
+  readonly inferenceLog?: InferenceLogLocation;
 }
 
 /** The fields of IModelService, for components that implement it by copying them from a ModelService. */
 export const MODEL_SERVICE_FIELDS = [
-  'name', 'namespace', 'modelName', 'exportsServingMetrics', 'latencyObjective', 'errorRateObjective', 'accuracyFloor',
+  'name', 'namespace', 'modelName', 'exportsServingMetrics', 'latencyObjective', 'errorRateObjective', 'accuracyFloor', 'inferenceLog',
 ] as const satisfies readonly (keyof IModelService)[];

@@ -1,8 +1,9 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { IModelService } from './interfaces';
+import { IModelService, InferenceLogLocation } from './interfaces';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
+import { checkInferenceLog, CheckedInferenceLog, InferenceLogProps } from './inference-log';
 import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_DURATION_BUCKETS, PROXY_ENV, SERVING_METRICS } from '../../contract';
 import { ScaledObject as KedaScaledObject } from '../../imports/keda.sh';
 import {
@@ -74,6 +75,13 @@ export interface ModelServiceProps extends ResourceProps, EnvProps, PodProps, Po
   readonly errorRateObjective?: number;
   /** Lowest acceptable accuracy (0..1) on labelled production data, used by PrometheusAlerts with a DriftMonitor that checks quality. @default - none */
   readonly accuracyFloor?: number;
+  /**
+   * Log a sampled share of requests with their predictions to S3-compatible storage, where a
+   * DriftMonitor reads them (`DriftData.inferenceLog(service)`). Written by the metrics proxy,
+   * so it needs it; never slows or fails a request (records are dropped and counted instead).
+   * @default - nothing is logged
+   */
+  readonly inferenceLog?: InferenceLogProps;
 }
 
 const KIND = 'ModelService';
@@ -126,6 +134,8 @@ interface Checked {
   readonly tolerations: k8s.Toleration[];
   readonly ingress?: IngressProps & { ingressHost: string };
   readonly peers: k8s.NetworkPolicyPeer[];
+  /** The proxy's inference-log variables, when it logs. */
+  readonly inferenceLogEnv?: k8s.EnvVar[];
 }
 
 /**
@@ -141,6 +151,7 @@ export class ModelService extends Construct implements IModelService {
   public readonly latencyObjective?: Duration;
   public readonly errorRateObjective?: number;
   public readonly accuracyFloor?: number;
+  public readonly inferenceLog?: InferenceLogLocation;
   /** The runtime's container settings after sizing. */
   public readonly runtimeContainer: RuntimeContainer;
   /** Worker processes per pod, derived from the CPU limit. */
@@ -181,7 +192,9 @@ export class ModelService extends Construct implements IModelService {
     this.runtimeContainer = p.runtime.bind(this, { kind: KIND, workers: this.workers, port: exposure.modelPort });
     requirePinnedImage(KIND, this, 'runtime.image', this.runtimeContainer.image);
     ({ latencyObjective: this.latencyObjective, errorRateObjective: this.errorRateObjective, accuracyFloor: this.accuracyFloor } = this.checkObjectives(p, exposure.proxied));
-    const checked = this.check(p, scaling, resources, exposure);
+    const inferenceLog = this.checkInferenceLog(p, exposure);
+    this.inferenceLog = inferenceLog?.location;
+    const checked = { ...this.check(p, scaling, resources, exposure), inferenceLogEnv: inferenceLog?.env };
     this.selectorLabels = checked.labels.selector;
 
     // ---- build and emit, in the order the objects appear in the manifests
@@ -306,6 +319,15 @@ export class ModelService extends Construct implements IModelService {
       throw this.fail('runtime.port', modelPort, `collides with the metrics proxy's metrics port`, 'serve the model on another port, or set metricsProxy: false');
     }
     return { proxied, proxyImage, servicePort, proxyPort, modelPort, metricsOnOwnPort: false };
+  }
+
+  private checkInferenceLog(p: ModelServiceProps, exposure: Exposure): CheckedInferenceLog | undefined {
+    if (p.inferenceLog === undefined) return undefined;
+    if (!exposure.proxied) {
+      throw this.fail('inferenceLog', p.inferenceLog.destination, 'needs the metrics proxy, which writes the log, but metricsProxy is false',
+        'remove metricsProxy: false, or leave inferenceLog unset');
+    }
+    return checkInferenceLog(KIND, this, p.inferenceLog, this.modelName, p.runtime.kind === 'custom');
   }
 
   private checkObjectives(p: ModelServiceProps, proxied: boolean): Pick<IModelService, 'latencyObjective' | 'errorRateObjective' | 'accuracyFloor'> {
@@ -448,6 +470,7 @@ export class ModelService extends Construct implements IModelService {
         // The preStop sleep (5 s) plus the drain stay 5 s inside the grace period, before SIGKILL.
         { name: PROXY_ENV.drainSeconds, value: String(Math.max(1, grace - 10)) },
         { name: PROXY_ENV.uncountedPaths, value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
+        ...(c.inferenceLogEnv ? [...this.servedModelEnv(), ...c.inferenceLogEnv] : []),
       ],
       ports: [
         { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
@@ -461,6 +484,13 @@ export class ModelService extends Construct implements IModelService {
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [bundle.mount],
     };
+  }
+
+  /** What tells the proxy the served version: the registry model it resolves at start (a pinned version or an alias). */
+  private servedModelEnv(): k8s.EnvVar[] {
+    const model = this.runtimeContainer.registryModel;
+    if (model === undefined) return [];
+    return [{ name: PROXY_ENV.modelUri, value: model.uri }, { name: PROXY_ENV.trackingUri, value: model.trackingUri }];
   }
 
   private servicePorts(exposure: Exposure): k8s.ServicePort[] {

@@ -88,6 +88,8 @@ export interface RuntimeContainer {
   readonly hasSleep?: boolean;
   /** Present when the server exports metrics itself. */
   readonly metrics?: Required<Omit<ServerMetricsOptions, 'inFlightGauge'>> & { inFlightGauge?: string };
+  /** The registry model the server loads at start (`models:/...`), and the registry that resolves it. */
+  readonly registryModel?: { readonly uri: string; readonly trackingUri: string };
 }
 
 /** Inputs a runtime needs from the ModelService to build its container. */
@@ -269,6 +271,7 @@ class MlflowServingRuntime extends ServingRuntime {
         '--timeout', String((this.options.requestTimeout ?? Duration.seconds(60)).toSeconds()),
       ],
       env: [{ name: 'MLFLOW_TRACKING_URI', value: this.registry!.trackingUri }, ...PYTHON_ENV],
+      registryModel: { uri: String(this.modelUri), trackingUri: this.registry!.trackingUri },
       port: context.port,
       healthPath: '/ping',
       readyPath: '/ping',

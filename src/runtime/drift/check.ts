@@ -39,6 +39,8 @@ export interface CheckOptions {
   readonly correction: Correction;
   readonly label?: string;
   readonly prediction?: string;
+  /** The model's output column, tested for drift like a feature (it must be in both datasets). */
+  readonly predictionDrift?: string;
   readonly task?: Task;
   /** Positive class for binary classification metrics. */
   readonly positiveLabel: string;
@@ -90,8 +92,17 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   if ((options.label === undefined) !== (options.prediction === undefined)) {
     throw new InputError('--label and --prediction go together: give both columns for quality metrics, or neither');
   }
-  const listed = [options.label, options.prediction].filter((c): c is string => c !== undefined);
-  const allFeatures = options.features ?? (await peekColumns(options.reference, load)).filter((c) => !listed.includes(c));
+  const output = options.predictionDrift;
+  const listed = [options.label, options.prediction, output].filter((c): c is string => c !== undefined);
+  const referenceColumns = options.features === undefined || output !== undefined ? await peekColumns(options.reference, load) : [];
+  let allFeatures = options.features ?? referenceColumns.filter((c) => !listed.includes(c));
+  if (output !== undefined) {
+    if (!referenceColumns.includes(output)) {
+      throw new InputError(`--prediction-drift ${output}: the reference ${options.reference} has no column ${JSON.stringify(output)} to compare the model's output with; ` +
+        `store the model's predictions on the reference data in a column ${output} (as the example training does), or drop --prediction-drift`);
+    }
+    allFeatures = [...allFeatures.filter((c) => c !== output), output];
+  }
   if (allFeatures.length === 0) throw new InputError(`${options.reference}: no feature columns to check`);
   const shard = options.shard;
   const features = shard ? allFeatures.filter((_, j) => j % shard.count === shard.index) : allFeatures;

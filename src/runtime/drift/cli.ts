@@ -32,6 +32,8 @@ schedule period that has just ended (as Airflow's ds); without, the run's own da
   --correction c          none (default), bonferroni or fdr (Benjamini-Hochberg) for p-values
   --label col --prediction col
                           also compute model quality on the current data
+  --prediction-drift col  also test the model's output column for drift, like a feature (prediction
+                          drift; the column must be in both datasets)
   --task t                classification (default) or regression
   --positive-label v      positive class for binary classification metrics (default 1)
   --sample n              use a seeded uniform sample of at most n rows per dataset
@@ -153,6 +155,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv, now: 
       correction,
       label: values.get(F.label),
       prediction: values.get(F.prediction),
+      predictionDrift: values.get(F.predictionDrift),
       task,
       positiveLabel: values.get(F.positiveLabel) ?? '1',
       sampling: sample !== undefined ? { size: sample, seed } : undefined,
