@@ -88,6 +88,7 @@ describe('parseInferenceLogConfig', () => {
       MLOPS_INFERENCE_LOG_REQUEST_PATH: 'data..rows',
       MLOPS_INFERENCE_LOG_RESPONSE_PATH: '.scores',
       AWS_ENDPOINT_URL: 'minio:9000',
+      AWS_SECRET_ACCESS_KEY: 'a secret without its key id',
     });
     // THEN one line per variable
     expect(problems).toEqual([
@@ -99,14 +100,18 @@ describe('parseInferenceLogConfig', () => {
       'MLOPS_INFERENCE_LOG_REQUEST_PATH ("data..rows") has an empty segment; give the keys from the body\'s root separated by dots, e.g. data.rows (a number indexes a list), or unset it to read MLflow\'s formats',
       'MLOPS_INFERENCE_LOG_RESPONSE_PATH (".scores") has an empty segment; give the keys from the body\'s root separated by dots, e.g. result.scores (a number indexes a list), or unset it to read MLflow\'s formats',
       'AWS_ENDPOINT_URL ("minio:9000") is not an http(s) URL without query or credentials; set the S3 endpoint, e.g. http://minio.storage:9000, or unset it for AWS S3',
-      'AWS_ACCESS_KEY_ID is not set; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. from a Secret) to credentials that may PutObject under the inference log\'s prefix',
-      'AWS_SECRET_ACCESS_KEY is not set; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. from a Secret) to credentials that may PutObject under the inference log\'s prefix',
+      'AWS_ACCESS_KEY_ID is not set but AWS_SECRET_ACCESS_KEY is; set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (e.g. from a Secret) to credentials that may PutObject under the inference log\'s prefix, or neither for unsigned requests',
     ]);
   });
 
-  test('never prints the secret access key', () => {
-    const problems = problemsOf({ MLOPS_INFERENCE_LOG_URI: 's3://ml-logs', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: '' });
-    expect(problems).toEqual([expect.stringMatching(/^AWS_SECRET_ACCESS_KEY is empty; /)]);
+  test('takes no credentials as unsigned requests, and fails on one without the other, never printing the secret', () => {
+    expect(parseInferenceLogConfig({ MLOPS_INFERENCE_LOG_URI: 's3://ml-logs' })!.s3).toEqual(expect.objectContaining({ accessKeyId: undefined, secretAccessKey: undefined }));
+    expect(problemsOf({ MLOPS_INFERENCE_LOG_URI: 's3://ml-logs', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: '' }))
+      .toEqual([expect.stringMatching(/^AWS_SECRET_ACCESS_KEY is empty; /)]);
+    expect(problemsOf({ MLOPS_INFERENCE_LOG_URI: 's3://ml-logs', AWS_ACCESS_KEY_ID: 'AKID' }))
+      .toEqual([expect.stringMatching(/^AWS_SECRET_ACCESS_KEY is not set but AWS_ACCESS_KEY_ID is; /)]);
+    const problems = problemsOf({ MLOPS_INFERENCE_LOG_URI: 's3://ml-logs', AWS_SECRET_ACCESS_KEY: 'hunter2/secret' });
+    expect(problems.join('\n')).not.toContain('hunter2');
   });
 
   test.each([

@@ -25,7 +25,11 @@ export interface InferenceLogConfig {
   readonly maxBodyBytes: number;
   /** First part of each object's file name: the pod's name (MLOPS_POD_NAME, else the host name, which Kubernetes sets to it). */
   readonly podName: string;
-  /** Endpoint, region and credentials from the standard AWS variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...). */
+  /**
+   * Endpoint, region and credentials from the standard AWS variables (AWS_ENDPOINT_URL_S3,
+   * AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, ...). Static credentials only: without
+   * them requests go unsigned (no web identity, instance profile or credentials file).
+   */
   readonly s3: S3Settings;
 }
 
@@ -173,8 +177,12 @@ function checkS3(env: Env, s3: S3Settings, problem: Problem): void {
         'set the S3 endpoint, e.g. http://minio.storage:9000, or unset it for AWS S3');
     }
   }
-  // Only static credentials are read: without them every upload would be refused (403), in silence but for a metric.
-  const fix = `set ${CHECKER_ENV.accessKeyId} and ${CHECKER_ENV.secretAccessKey} (e.g. from a Secret) to credentials that may PutObject under the inference log's prefix`;
-  if (!s3.accessKeyId) problem(CHECKER_ENV.accessKeyId, s3.accessKeyId, s3.accessKeyId === undefined ? 'is not set' : 'is empty', fix);
-  if (!s3.secretAccessKey) problem(CHECKER_ENV.secretAccessKey, undefined, s3.secretAccessKey === undefined ? 'is not set' : 'is empty', fix);
+  // Static credentials or none (unsigned requests, for a store that admits the pod without them);
+  // one without the other is a Secret key missing, and would fail every upload in silence.
+  const fix = `set both ${CHECKER_ENV.accessKeyId} and ${CHECKER_ENV.secretAccessKey} (e.g. from a Secret) to credentials that may PutObject under the inference log's prefix, or neither for unsigned requests`;
+  if (s3.accessKeyId && !s3.secretAccessKey) {
+    problem(CHECKER_ENV.secretAccessKey, undefined, s3.secretAccessKey === undefined ? `is not set but ${CHECKER_ENV.accessKeyId} is` : 'is empty', fix);
+  } else if (!s3.accessKeyId && s3.secretAccessKey) {
+    problem(CHECKER_ENV.accessKeyId, s3.accessKeyId, s3.accessKeyId === undefined ? `is not set but ${CHECKER_ENV.secretAccessKey} is` : 'is empty', fix);
+  }
 }
