@@ -89,6 +89,13 @@ describe('createInferenceLog', () => {
     expect(metric('mlops_model_info', { version: '3' })).toBe(1);
   });
 
+  test('takes the pod name from the options over the config', async () => {
+    const log = createInferenceLog(config(), { modelName: MODEL, version: '3', podName: 'other-pod', now: () => 1 });
+    log.record(capture({ inputs: [{ a: 1 }] }, { predictions: [1] }));
+    await log.close(5000);
+    expect([...s3.objects.keys()]).toEqual(['ml-logs/inference/model=fraud-detector/version=3/dt=2024-05-31/hour=12/other-pod-1-000001.jsonl.gz']);
+  });
+
   test('samples by the configured share with the random source it is given', () => {
     const draws = [0.1, 0.3, 0.2499, 0.9];
     const { log } = start({ MLOPS_INFERENCE_LOG_SAMPLE_RATIO: '0.25' }, () => draws.shift()!);

@@ -51,6 +51,8 @@ export interface InferenceLogOptions {
   readonly modelName: string;
   /** The served version (resolveModelVersion): `_version`, the key's version and MODEL_INFO_METRIC. */
   readonly version: string;
+  /** First part of each object's file name. @default - config.podName (MLOPS_POD_NAME, else the host name) */
+  readonly podName?: string;
   /** Lifecycle and upload-failure events (each kind of failure once). @default - events are dropped */
   readonly log?: (event: LogEvent) => void;
   /** Epoch milliseconds. @default Date.now */
@@ -80,7 +82,7 @@ export function createInferenceLog(config: InferenceLogConfig, options: Inferenc
     prefix: config.prefix,
     modelName: options.modelName,
     version: options.version,
-    podName: config.podName,
+    podName: options.podName ?? config.podName,
     bufferRecords: config.bufferRecords,
     // Room for two objects uploading, one waiting and one filling.
     bufferBytes: Math.max(4 * config.flushBytes, 16 * 1024 * 1024),
