@@ -23,6 +23,8 @@ echo "== Go tools (actionlint, kube-score, from the Go module proxy)"
 bash scripts/setup-go-tools.sh
 echo "== Kubernetes control plane and CRDs (built from the Go module proxy; cold: tens of minutes)"
 bash scripts/setup-kubernetes.sh
+echo "== SeaweedFS S3 gateway (built from the Go module proxy)"
+bash scripts/setup-seaweedfs.sh
 echo "== Pulumi CLI, language host and Kubernetes provider (built from the Go module proxy; cold: about 20 CPU-minutes)"
 bash scripts/setup-pulumi.sh
 
