@@ -161,6 +161,21 @@ describe('s3:// sources', () => {
     expect({ code: denied.code, stdout: denied.stdout }).toEqual({ code: 2, stdout: '' });
     expect(denied.stderr).toMatch(/HEAD s3:\/\/lake\/data\/reference\.parquet: 403 Forbidden/);
   });
+
+  it('tells a missing Parquet object (exit 3) from a missing bucket (exit 2), though S3 answers both HEADs with a bare 404', async () => {
+    // GIVEN a current Parquet dataset that is read by HEAD first, once in a day not written yet
+    // and once in a bucket that does not exist (HEAD answers carry no error code)
+    const args = (current: string) => ['check', '--reference', 's3://lake/data/reference.parquet', '--current', current, '--s3-endpoint', endpoint, ...featureArgs];
+    seen.length = 0;
+    const notYet = await runDrift(program, args('s3://lake/data/dt=2024-06-01/part-0.parquet'), env);
+    const noBucket = await runDrift(program, args('s3://laek/data/dt=2024-05-31/part-0.parquet'), env);
+    // THEN the first is data missing, retried; the second is bad input, named by GET's error body
+    expect({ code: notYet.code, stdout: notYet.stdout }).toEqual({ code: 3, stdout: '' });
+    expect(notYet.stderr).toMatch(/current dataset s3:\/\/lake\/data\/dt=2024-06-01\/part-0\.parquet is not there \(yet\)/);
+    expect({ code: noBucket.code, stdout: noBucket.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(noBucket.stderr).toMatch(/GET s3:\/\/laek\/data\/dt=2024-05-31\/part-0\.parquet: 404 Not Found \(<Error><Code>NoSuchBucket<\/Code>/);
+    expect(seen.filter((s) => s.url === '/laek/data/dt%3D2024-05-31/part-0.parquet').map((s) => s.method)).toEqual(['HEAD', 'GET']);
+  });
 });
 
 describe('MLflow sources', () => {

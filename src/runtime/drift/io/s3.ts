@@ -1,6 +1,6 @@
 import { type S3Settings, bucketBase, objectAddress, sign } from '../../shared/s3';
 import { httpRequest, readText } from './http';
-import { InputError } from '../errors';
+import { InputError, NotFoundError } from '../errors';
 
 /**
  * s3:// objects for the checker: GET, HEAD and ListObjectsV2 over plain HTTP, addressed and
@@ -27,6 +27,25 @@ export function s3Get(settings: S3Settings, location: S3Location, options: { met
   const method = options.method ?? 'GET';
   const headers = sign(settings, method, origin, path, options.range ? { Range: options.range } : {});
   return httpRequest(`${origin}${path}`, { method, headers, label: `s3://${location.bucket}/${location.key}` });
+}
+
+/**
+ * A signed HEAD of one object. An answer to HEAD has no body, so S3 (AWS and SeaweedFS alike)
+ * answers a missing bucket with the same bare 404 as a missing key, and a current dataset in a
+ * misspelt bucket would read as "not there yet" (exit 3, retried) instead of bad input (exit 2).
+ * On a 404 the same object is asked for again with GET, whose error body names the cause:
+ * NoSuchBucket is an input error (thrown by httpRequest), NoSuchKey stays not found.
+ */
+export async function s3Head(settings: S3Settings, location: S3Location) {
+  try {
+    return await s3Get(settings, location, { method: 'HEAD' });
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    const probe = await s3Get(settings, location, { range: 'bytes=0-0' });
+    // The object landed between the two requests: it is there now.
+    probe.resume();
+    return s3Get(settings, location, { method: 'HEAD' });
+  }
 }
 
 /** Keys under a prefix (ListObjectsV2, following continuation tokens). */

@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { InputError, NotFoundError, RunError } from '../errors';
 import { httpRequest, readBytes } from './http';
 import { type MlflowSettings, mlflowHeaders, proxyList, proxyUrl, resolveMlflowUri } from './mlflow';
-import { type S3Settings, parseS3Uri, s3Get, s3List } from './s3';
+import { type S3Settings, parseS3Uri, s3Get, s3Head, s3List } from './s3';
 
 /**
  * Where data comes from. A URI becomes a list of objects (a glob in the last path segment,
@@ -191,7 +191,7 @@ function s3Object(settings: S3Settings, bucket: string, key: string): DataObject
     name,
     stream: () => streamOf(name, async () => maybeGunzip(name, await s3Get(settings, { bucket, key }))),
     randomAccess: async () => {
-      const head = await s3Get(settings, { bucket, key }, { method: 'HEAD' });
+      const head = await s3Head(settings, { bucket, key });
       head.resume();
       const length = Number(head.headers['content-length']);
       return {
