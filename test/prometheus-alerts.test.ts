@@ -54,9 +54,23 @@ function alertNames(objects: any[]): string[] {
 }
 
 describe('PrometheusAlerts', () => {
+  test('alerts on a lossy inference log only for services that log, at the share given', () => {
+    const logged = synth(stack({ inferenceLog: { destination: 's3://mlops-inference-log' } }, { inferenceLogDropShare: 0.05 }).chart);
+    const [rule] = alertRules(logged, 'ModelInferenceLogDropping');
+    expect(rule.expr).toBe([
+      'sum by (namespace, model) (rate(mlops_inference_log_records_total{namespace="mlops",model="fraud-detector",outcome=~"dropped_buffer_full|dropped_upload_failed"}[15m]))',
+      '/',
+      'sum by (namespace, model) (rate(mlops_inference_log_records_total{namespace="mlops",model="fraud-detector"}[15m]))',
+      '> 0.05',
+    ].join('\n'));
+    expect(rule.annotations.description).toContain('not written to s3://mlops-inference-log over the last 15 minutes (more than 5%');
+    expect(alertRules(synth(stack({}).chart), 'ModelInferenceLogDropping')).toEqual([]);
+    expect(() => stack({}, { inferenceLogDropShare: 1 })).toThrow(/inferenceLogDropShare \(1\) is not a share between 0 and 1 \(exclusive\)/);
+  });
+
   test('synthesizes one PrometheusRule per service, drift monitor and registry with every contract alert', () => {
-    // GIVEN the reference stack's model, its hourly drift check, the registry and an SLO
-    const { chart } = stack(OBJECTIVES, {
+    // GIVEN the reference stack's model (with its inference log), its hourly drift check, the registry and an SLO
+    const { chart } = stack({ ...OBJECTIVES, inferenceLog: { destination: 's3://mlops-inference-log/prod' } }, {
       driftMonitors: [hourlyDrift()],
       registries: [{ name: 'mlflow', namespace: 'mlops' }],
       availabilityObjective: 0.999,
@@ -69,7 +83,7 @@ describe('PrometheusAlerts', () => {
       'mlops/fraud-detector-alerts', 'mlops/fraud-detector-drift-alerts', 'mlops/mlflow-alerts',
     ]);
     expect(only(rules, 'PrometheusRule', 'fraud-detector-alerts').spec.groups.map((g: any) => g.name))
-      .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);
+      .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/inference-log', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);
     expect(alertNames(objects)).toEqual([...ALERT_NAMES].sort());
     expect(rules).toMatchSnapshot();
   });

@@ -1,6 +1,6 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../contract';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, INFERENCE_LOG_OUTCOMES, LABELS, SERVING_METRICS as S } from '../../contract';
 import { IDriftMonitor } from '../drift/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
@@ -63,6 +63,12 @@ export interface PrometheusAlertsProps {
    * @default Duration.days(1)
    */
   readonly trafficDropRetireAfter?: Duration;
+  /**
+   * ModelInferenceLogDropping fires when more than this share of a model's sampled records
+   * were dropped (storage slow, down or refusing) over 15 minutes, for 15 minutes.
+   * @default 0.01
+   */
+  readonly inferenceLogDropShare?: number;
   /** A Grafana dashboard ConfigMap per model service. @default true */
   readonly dashboards?: boolean;
   /** Namespace of the dashboard ConfigMaps (where the Grafana sidecar looks). @default - each model's namespace */
@@ -128,6 +134,7 @@ export class PrometheusAlerts extends Construct {
   private readonly alertLabels: Record<string, string>;
   private readonly availabilityObjective?: number;
   private readonly trafficDropRatio: number;
+  private readonly inferenceLogDropShare: number;
   private readonly trafficDropMinRate: number;
   private readonly trafficDropRetireAfter: string;
   private readonly createDashboards: boolean;
@@ -162,6 +169,10 @@ export class PrometheusAlerts extends Construct {
     this.trafficDropRatio = p.trafficDropRatio ?? 0.5;
     if (typeof this.trafficDropRatio !== 'number' || !(this.trafficDropRatio > 0 && this.trafficDropRatio < 1)) {
       throw fail('trafficDropRatio', p.trafficDropRatio, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.5 to alert when traffic halves');
+    }
+    this.inferenceLogDropShare = p.inferenceLogDropShare ?? 0.01;
+    if (typeof this.inferenceLogDropShare !== 'number' || !(this.inferenceLogDropShare > 0 && this.inferenceLogDropShare < 1)) {
+      throw fail('inferenceLogDropShare', p.inferenceLogDropShare, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.01 to alert when more than 1 % of sampled records are lost');
     }
     this.trafficDropMinRate = p.trafficDropMinRate ?? 0.1;
     if (typeof this.trafficDropMinRate !== 'number' || !(this.trafficDropMinRate > 0) || !Number.isFinite(this.trafficDropMinRate)) {
@@ -201,7 +212,8 @@ export class PrometheusAlerts extends Construct {
    * Alerts on a model service: ModelHighLatency (with a latency objective),
    * ModelHighErrorRate (with an error-rate objective), ModelTrafficDrop, ModelReplicasUnavailable,
    * ModelAccuracyDrop (with an accuracy floor; needs a DriftMonitor of the model that checks
-   * quality) and ModelErrorBudgetBurn (with an availability objective). Returns the PrometheusRule.
+   * quality), ModelErrorBudgetBurn (with an availability objective) and ModelInferenceLogDropping
+   * (with an inference log). Returns the PrometheusRule.
    */
   public addModelService(service: IModelService, options: ModelServiceAlertOptions = {}): PrometheusRule {
     const where = this.checkSubject('model service', service);
@@ -445,6 +457,29 @@ export class PrometheusAlerts extends Construct {
         `{{ $value | humanizePercentage }} of the replicas of Deployment ${ns}/${service.name} have been unavailable for 15 minutes.`),
     });
     groups.push({ name: `${prefix}/serving`, rules: serving });
+
+    if (service.inferenceLog !== undefined) {
+      const dropped = matchers({ namespace: service.namespace, model: service.modelName });
+      const droppedOutcomes = Object.values(INFERENCE_LOG_OUTCOMES).filter((o) => o !== INFERENCE_LOG_OUTCOMES.written).join('|');
+      const share = percent(this.inferenceLogDropShare);
+      groups.push({
+        name: `${prefix}/inference-log`,
+        rules: [{
+          alert: 'ModelInferenceLogDropping',
+          expr: [
+            `sum by (namespace, model) (rate(${L.recordsTotal}{${dropped},${LABELS.outcome}=~"${droppedOutcomes}"}[15m]))`,
+            '/',
+            `sum by (namespace, model) (rate(${L.recordsTotal}{${dropped}}[15m]))`,
+            `> ${num(this.inferenceLogDropShare)}`,
+          ].join('\n'),
+          for: '15m',
+          labels: { severity: 'warning', ...base },
+          annotations: annotate('ModelInferenceLogDropping',
+            `The inference log of model ${m} is losing records`,
+            `{{ $value | humanizePercentage }} of the sampled requests of model ${m} in ${ns} were not written to s3://${service.inferenceLog.bucket}${service.inferenceLog.prefix ? `/${service.inferenceLog.prefix}` : ''} over the last 15 minutes (more than ${share}, for 15 minutes); drift checks of this period see less traffic than the model served.`),
+        }],
+      });
+    }
 
     if (service.accuracyFloor !== undefined) {
       const quality = matchers({ job: DRIFT_PUSH_JOB, namespace: service.namespace, model: service.modelName, metric: 'accuracy' });
