@@ -42,6 +42,35 @@ export const INFERENCE_LOG_OUTCOMES = {
   droppedUploadFailed: 'dropped_upload_failed',
 } as const;
 
+/**
+ * Shadow-challenger metrics, exported by the champion's metrics proxy (ModelService `shadow`).
+ * The challenger's own latency and errors are the SERVING_METRICS of its pods' proxy, which
+ * carry LABELS.variant = SHADOW_VARIANT; the champion's series have no `variant` label.
+ */
+export const SHADOW_METRICS = {
+  /** Counter, labels `model`, `outcome` (SHADOW_OUTCOMES): every mirrored request, by how its answers compared. */
+  comparisonsTotal: 'mlops_shadow_comparisons_total',
+  /** Counter, label `model`: requests sampled for the shadow but not mirrored, because too many mirrors were in flight. */
+  skippedTotal: 'mlops_shadow_skipped_total',
+  /** Counters, label `model`: sum and count of |champion - challenger| over compared numeric predictions (regression). */
+  absDifferenceSum: 'mlops_shadow_abs_difference_sum',
+  absDifferenceCount: 'mlops_shadow_abs_difference_count',
+} as const;
+
+/** Values of LABELS.outcome on SHADOW_METRICS.comparisonsTotal. */
+export const SHADOW_OUTCOMES = {
+  /** Every prediction of the request equal (classification) or within the tolerance (regression). */
+  agree: 'agree',
+  disagree: 'disagree',
+  /** The challenger answered with an error, timed out or could not be reached. */
+  challengerFailed: 'challenger_failed',
+  /** The champion failed, or either answer could not be read as predictions of the same rows. */
+  incomparable: 'incomparable',
+} as const;
+
+/** Value of LABELS.variant on the challenger's serving metrics. */
+export const SHADOW_VARIANT = 'challenger';
+
 /** Gauge 1, labels `model`, `version`: the model version the pod serves (resolved from the registry at pod start when served by alias). */
 export const MODEL_INFO_METRIC = 'mlops_model_info';
 
@@ -61,6 +90,10 @@ export const INFERENCE_LOG_COLUMNS = {
   /** Set to "request" or "response" when that body could not be parsed (the row then has no features or no predictions). */
   unparsed: '_unparsed',
   prediction: 'prediction',
+  /** The shadow challenger's prediction of the row (challenger_prediction_<i|key> for several), when the request was mirrored. */
+  challengerPrediction: 'challenger_prediction',
+  /** The challenger's HTTP code (0 when it failed to answer), when the request was mirrored. */
+  challengerCode: '_challenger_code',
 } as const;
 
 /** Drift metrics, pushed to a Pushgateway by every drift run under the grouping key of DRIFT_PUSH_JOB. */
@@ -114,6 +147,8 @@ export const LABELS = {
   version: 'version',
   /** "request" or "response" on INFERENCE_LOG_METRICS.unparsedTotal. */
   part: 'part',
+  /** SHADOW_VARIANT on the serving metrics of a shadow challenger; absent on the champion's. */
+  variant: 'variant',
 } as const;
 
 /** The grouping-key `job` of every drift run's push to the Pushgateway. */
@@ -168,6 +203,18 @@ export const PROXY_ENV = {
   inferenceLogRequestPath: 'MLOPS_INFERENCE_LOG_REQUEST_PATH',
   /** For a custom runtime: dotted path to the predictions in the response body (e.g. result.scores). */
   inferenceLogResponsePath: 'MLOPS_INFERENCE_LOG_RESPONSE_PATH',
+  /** On a challenger's proxy: SHADOW_VARIANT, added as LABELS.variant to its serving metrics. */
+  variant: 'MLOPS_MODEL_VARIANT',
+  /** On the champion's proxy: the challenger's Service, http://host:port; unset turns mirroring off. */
+  shadowUpstream: 'MLOPS_SHADOW_UPSTREAM',
+  /** Share of counted requests mirrored to the challenger, 0..1. */
+  shadowShare: 'MLOPS_SHADOW_SHARE',
+  /** Seconds a mirrored request may take before it counts as challenger_failed. */
+  shadowTimeoutSeconds: 'MLOPS_SHADOW_TIMEOUT_SECONDS',
+  /** Mirrored requests in flight at most; beyond, sampled requests are skipped and counted. */
+  shadowMaxInFlight: 'MLOPS_SHADOW_MAX_IN_FLIGHT',
+  /** How predictions compare: "equal" (classification) or an absolute tolerance such as "0.01" (regression). */
+  shadowTolerance: 'MLOPS_SHADOW_TOLERANCE',
 } as const;
 
 /** The inference log's object keys: `<prefix>/model=<m>/version=<v>/dt=YYYY-MM-DD/hour=HH/<pod>-<seq>.jsonl.gz` (UTC). */
