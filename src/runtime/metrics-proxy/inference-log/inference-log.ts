@@ -65,8 +65,12 @@ export interface InferenceLogOptions {
   readonly retry?: RetryPolicy;
 }
 
-/** Captured bodies waiting to be parsed are bounded too: beyond this, new captures are dropped. */
-const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/**
+ * Captured bodies waiting to be parsed are bounded too: beyond this, new captures are dropped.
+ * They wait one turn of the event loop at most, unless a burst outruns the parsing; the
+ * sidecar's memory limit is small (128 MiB by default).
+ */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 /** Parsing yields to the event loop after this many milliseconds. */
 const PARSE_SLICE_MS = 4;
 /** Decompressed bodies may be this many times the capture limit. */
