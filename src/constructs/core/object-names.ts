@@ -28,6 +28,8 @@ export function claimObjectNames(kind: string, owner: Construct): void {
     const namespace = child.metadata.namespace ?? '';
     const key = `${child.apiGroup}/${child.kind}/${namespace}/${child.name}`;
     const previous = claimed.get(key);
+    // A construct inside the owner (a ModelService's shadow) has claimed its own objects.
+    if (previous && previous.path.startsWith(`${owner.node.path}/`)) continue;
     if (previous && previous.path !== owner.node.path) {
       const what = `${child.kind} ${namespace ? `${namespace}/` : ''}${child.name}`;
       throw new Error(

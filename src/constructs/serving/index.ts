@@ -4,3 +4,4 @@ export * from './interfaces';
 export * from './model-service';
 export * from './scaling-metric';
 export * from './serving-runtime';
+export * from './shadow';

@@ -14,6 +14,16 @@ export interface InferenceLogLocation {
   readonly s3SecretAccessKey?: SecretKeySelector;
 }
 
+/** What alerts and dashboards need of a model service's shadow challenger (ModelService `shadow`). */
+export interface ShadowInfo {
+  /** Name of the challenger's Deployment and Service. */
+  readonly name: string;
+  /** ModelShadowDisagreement fires when fewer than this share of compared requests agreed over an hour. */
+  readonly agreementFloor: number;
+  /** True when predictions are compared within a tolerance (regression), false for equality. */
+  readonly regression: boolean;
+}
+
 /**
  * What other constructs (alerts, drift checks, Pulumi components) need to know of a model
  * service. The cdk8s `ModelService` implements it, and so does the Pulumi component. This file
@@ -36,9 +46,11 @@ export interface IModelService {
   readonly accuracyFloor?: number;
   /** Where the metrics proxy logs sampled requests and predictions, if it does. */
   readonly inferenceLog?: InferenceLogLocation;
+  /** The shadow challenger the metrics proxy mirrors requests to, if any. */
+  readonly shadow?: ShadowInfo;
 }
 
 /** The fields of IModelService, for components that implement it by copying them from a ModelService. */
 export const MODEL_SERVICE_FIELDS = [
-  'name', 'namespace', 'modelName', 'exportsServingMetrics', 'latencyObjective', 'errorRateObjective', 'accuracyFloor', 'inferenceLog',
+  'name', 'namespace', 'modelName', 'exportsServingMetrics', 'latencyObjective', 'errorRateObjective', 'accuracyFloor', 'inferenceLog', 'shadow',
 ] as const satisfies readonly (keyof IModelService)[];

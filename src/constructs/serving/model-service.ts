@@ -1,15 +1,17 @@
 import { Duration, Lazy, Size } from 'cdk8s';
 import { Construct } from 'constructs';
-import { IModelService, InferenceLogLocation } from './interfaces';
+import { IModelService, InferenceLogLocation, ShadowInfo } from './interfaces';
 import { RequestRateScalingMetric, ResourceScalingMetric, ScalingMetric } from './scaling-metric';
 import { RuntimeContainer, ServingRuntime } from './serving-runtime';
 import { checkInferenceLog, CheckedInferenceLog, InferenceLogProps } from './inference-log';
-import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_DURATION_BUCKETS, PROXY_ENV, SERVING_METRICS } from '../../contract';
+import { CheckedShadow, checkShadow, shadowProxyEnv, ShadowProps } from './shadow';
+import { BUNDLE_HASH_ANNOTATIONS, BUNDLES, PROXY_DURATION_BUCKETS, PROXY_ENV, SERVING_METRICS, SHADOW_VARIANT } from '../../contract';
 import { ScaledObject as KedaScaledObject } from '../../imports/keda.sh';
 import {
   ServiceMonitor, ServiceMonitorSpecEndpoints, ServiceMonitorSpecEndpointsMetricRelabelings,
   ServiceMonitorSpecEndpointsMetricRelabelingsAction, ServiceMonitorSpecEndpointsRelabelingsAction,
 } from '../../imports/monitoring.coreos.com';
+import { Cluster, serviceHostName } from '../core/cluster';
 import { Images } from '../core/images';
 import * as k8s from '../core/k8s';
 import { claimObjectNames } from '../core/object-names';
@@ -82,7 +84,21 @@ export interface ModelServiceProps extends ResourceProps, EnvProps, PodProps, Po
    * @default - nothing is logged
    */
   readonly inferenceLog?: InferenceLogProps;
+  /**
+   * A challenger model shadowing this one: its own Deployment and Service (`<name>-shadow`,
+   * reachable only from this service's pods), to which the metrics proxy mirrors a sampled
+   * share of requests after answering them, comparing the challenger's predictions with the
+   * champion's (`mlops_shadow_comparisons_total`) and logging both with the inference log.
+   * @default - no shadow
+   */
+  readonly shadow?: ShadowProps;
 }
+
+/** Marks the challenger a ModelService creates for its `shadow`: its proxy labels its metrics with the variant. */
+const VARIANT = Symbol('mlops-constructs.variant');
+type InternalProps = ModelServiceProps & { readonly [VARIANT]?: string };
+/** A shadow's Deployment is named `<name>-shadow`, within MAX_NAME_LENGTH. */
+const SHADOW_SUFFIX = '-shadow';
 
 const KIND = 'ModelService';
 // Deployment names end up in pod host names with an 11-character ReplicaSet hash and a
@@ -136,6 +152,7 @@ interface Checked {
   readonly peers: k8s.NetworkPolicyPeer[];
   /** The proxy's inference-log variables, when it logs. */
   readonly inferenceLogEnv?: k8s.EnvVar[];
+  readonly shadow?: CheckedShadow;
 }
 
 /**
@@ -152,6 +169,10 @@ export class ModelService extends Construct implements IModelService {
   public readonly errorRateObjective?: number;
   public readonly accuracyFloor?: number;
   public readonly inferenceLog?: InferenceLogLocation;
+  public readonly shadow?: ShadowInfo;
+  /** The challenger's own service, when `shadow` is set. */
+  public readonly challenger?: ModelService;
+  private readonly variant?: string;
   /** The runtime's container settings after sizing. */
   public readonly runtimeContainer: RuntimeContainer;
   /** Worker processes per pod, derived from the CPU limit. */
@@ -169,7 +190,8 @@ export class ModelService extends Construct implements IModelService {
 
   constructor(scope: Construct, id: string, props: ModelServiceProps) {
     super(scope, id);
-    const p = props ?? ({} as ModelServiceProps);
+    const p = (props ?? {}) as InternalProps;
+    this.variant = p[VARIANT];
 
     // ---- validate: every prop is checked before any object exists, so a bad prop leaves nothing behind
     this.name = requireDnsLabel(KIND, this, 'name', p.name ?? id, MAX_NAME_LENGTH);
@@ -194,10 +216,16 @@ export class ModelService extends Construct implements IModelService {
     ({ latencyObjective: this.latencyObjective, errorRateObjective: this.errorRateObjective, accuracyFloor: this.accuracyFloor } = this.checkObjectives(p, exposure.proxied));
     const inferenceLog = this.checkInferenceLog(p, exposure);
     this.inferenceLog = inferenceLog?.location;
-    const checked = { ...this.check(p, scaling, resources, exposure), inferenceLogEnv: inferenceLog?.env };
+    const shadow = this.checkShadow(p, exposure, inferenceLog);
+    const checked = { ...this.check(p, scaling, resources, exposure), inferenceLogEnv: inferenceLog?.env, shadow };
     this.selectorLabels = checked.labels.selector;
 
     // ---- build and emit, in the order the objects appear in the manifests
+    // The challenger first: its props are checked in its constructor, before this service writes anything.
+    if (shadow) {
+      this.challenger = this.addChallenger(p, shadow, checked.labels.selector);
+      this.shadow = { name: this.challenger.name, agreementFloor: shadow.agreementFloor, regression: shadow.tolerance !== undefined };
+    }
     const meta: ObjectMeta = { name: this.name, namespace: this.namespace, labels: checked.labels.labels };
     const proxyBundle = exposure.proxied
       ? addBundleConfigMap(this, 'MetricsProxyBundle', {
@@ -328,6 +356,49 @@ export class ModelService extends Construct implements IModelService {
         'remove metricsProxy: false, or leave inferenceLog unset');
     }
     return checkInferenceLog(KIND, this, p.inferenceLog, this.modelName, p.runtime.kind === 'custom');
+  }
+
+  private checkShadow(p: InternalProps, exposure: Exposure, inferenceLog: CheckedInferenceLog | undefined): CheckedShadow | undefined {
+    if (p.shadow === undefined) return undefined;
+    if (this.variant !== undefined) throw this.fail('shadow', '<set>', 'is set on a challenger', 'a shadow has no shadow of its own');
+    if (!exposure.proxied) {
+      throw this.fail('shadow', '<set>', 'needs the metrics proxy, which mirrors the requests, but metricsProxy is false', 'remove metricsProxy: false, or leave shadow unset');
+    }
+    if (this.name.length + SHADOW_SUFFIX.length > MAX_NAME_LENGTH) {
+      throw this.fail('name', this.name, `is too long for a shadow, whose Deployment is named ${this.name}${SHADOW_SUFFIX} (at most ${MAX_NAME_LENGTH} characters)`,
+        `shorten the name to ${MAX_NAME_LENGTH - SHADOW_SUFFIX.length} characters`);
+    }
+    const defaultShare = inferenceLog ? Number(inferenceLog.env.find((e) => e.name === PROXY_ENV.inferenceLogSampleRatio)!.value) : undefined;
+    return checkShadow(KIND, this, p.shadow, p.runtime, defaultShare);
+  }
+
+  /**
+   * The challenger: this service's pod settings with the challenger's runtime and replicas, no
+   * autoscaler, Ingress, objectives or log of its own, reachable only from this service's pods.
+   */
+  private addChallenger(p: ModelServiceProps, shadow: CheckedShadow, championSelector: Record<string, string>): ModelService {
+    const props: InternalProps = {
+      ...p,
+      name: `${this.name}${SHADOW_SUFFIX}`,
+      namespace: this.namespace,
+      modelName: this.modelName,
+      runtime: shadow.runtime,
+      replicas: shadow.replicas,
+      maxReplicas: undefined,
+      scaleOn: undefined,
+      ingressHost: undefined,
+      ingressClassName: undefined,
+      ingressTlsSecretName: undefined,
+      ingressAnnotations: undefined,
+      allowedClients: [NetworkPeer.pods(championSelector)],
+      latencyObjective: undefined,
+      errorRateObjective: undefined,
+      accuracyFloor: undefined,
+      inferenceLog: undefined,
+      shadow: undefined,
+      [VARIANT]: SHADOW_VARIANT,
+    };
+    return new ModelService(this, 'Shadow', props);
   }
 
   private checkObjectives(p: ModelServiceProps, proxied: boolean): Pick<IModelService, 'latencyObjective' | 'errorRateObjective' | 'accuracyFloor'> {
@@ -471,6 +542,8 @@ export class ModelService extends Construct implements IModelService {
         { name: PROXY_ENV.drainSeconds, value: String(Math.max(1, grace - 10)) },
         { name: PROXY_ENV.uncountedPaths, value: uniq(['/ping', '/health', '/healthz', '/ready', '/version', '/metrics', rc.healthPath, rc.readyPath]).join(',') },
         ...(c.inferenceLogEnv ? [...this.servedModelEnv(), ...c.inferenceLogEnv] : []),
+        ...(this.variant ? [{ name: PROXY_ENV.variant, value: this.variant }] : []),
+        ...(c.shadow ? shadowProxyEnv(c.shadow, `http://${serviceHostName(`${this.name}${SHADOW_SUFFIX}`, this.namespace, Cluster.of(this).clusterDomain)}:${c.exposure.servicePort}`) : []),
       ],
       ports: [
         { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },

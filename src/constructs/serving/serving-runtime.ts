@@ -173,6 +173,14 @@ export abstract class ServingRuntime {
   public withImage(image: string): ServingRuntime {
     return new ImageOverride(this, image);
   }
+
+  /**
+   * This runtime serving another registry model (a shadow challenger), or undefined when the
+   * runtime cannot load a model by reference (a built image, a custom server).
+   */
+  public withModel(_model: ModelReference | string): ServingRuntime | undefined {
+    return undefined;
+  }
 }
 
 /** A runtime with its container image replaced. */
@@ -203,6 +211,10 @@ class ImageOverride extends ServingRuntime {
 
   public get registry(): IModelRegistry | undefined {
     return this.inner.registry;
+  }
+
+  public withModel(model: ModelReference | string): ServingRuntime | undefined {
+    return this.inner.withModel(model)?.withImage(this.image);
   }
 
   public problems(): [string, unknown, string, string] | undefined {
@@ -244,6 +256,10 @@ class MlflowServingRuntime extends ServingRuntime {
     const model = options?.model;
     this.modelUri = model instanceof ModelReference ? model.uri : model;
     this.registry = options?.registry ?? (model instanceof ModelReference ? model.registry : undefined);
+  }
+
+  public withModel(model: ModelReference | string): ServingRuntime {
+    return new MlflowServingRuntime({ ...this.options, model, registry: model instanceof ModelReference ? model.registry ?? this.registry : this.registry });
   }
 
   public problems(): [string, unknown, string, string] | undefined {
