@@ -287,6 +287,24 @@ describe('mlops-drift check (bundled)', () => {
     expectFailure(run, 2, /current\.csv:1:1: column "b" not found \(columns: a, c\)/);
   });
 
+  it('reads JSON Lines whose objects have different keys (an inference log\'s unparsed record first), and fails on a column no object has', async () => {
+    const reference = write('reference.csv', `a,b\n${Array.from({ length: 50 }, (_, i) => `${i},${i % 5}`).join('\n')}\n`);
+    const lines = [
+      JSON.stringify({ _timestamp: '2024-06-01T10:00:00Z', _code: 200, _unparsed: 'request', prediction: 1 }),
+      ...Array.from({ length: 50 }, (_, i) => JSON.stringify({ _timestamp: '2024-06-01T10:00:01Z', _code: 200, a: i, b: i % 5, prediction: 0 })),
+    ];
+    const current = write('current.jsonl', `${lines.join('\n')}\n`);
+    const run = await runDrift(program, ['check', '--reference', reference, '--current', current, '--features', 'a,b', '--json']);
+    const output = json(run);
+    // the record without features is a row with both missing, not an error
+    expect(output.rows).toEqual({ reference: 50, current: 51 });
+    expect(run.stderr).toContain('"missing":{"a":{"reference":0,"current":1},"b":{"reference":0,"current":1}}');
+    expect((output.features as Array<{ drifted: boolean }>).map((f) => f.drifted)).toEqual([false, false]);
+    const without = write('without.jsonl', `${lines.map((l) => l.replace(/"b":\d+,/, '')).join('\n')}\n`);
+    expectFailure(await runDrift(program, ['check', '--reference', reference, '--current', without, '--features', 'a,b']), 2,
+      /without\.jsonl:1:1: column "b" not found \(columns: _timestamp, _code, _unparsed, prediction, a\)/);
+  });
+
   it('fails on an empty dataset: header only, or an empty file (exit 2)', async () => {
     const reference = write('reference.csv', 'a,b\n1,2\n3,4\n');
     const headerOnly = write('header-only.csv', 'a,b\n');

@@ -3,16 +3,21 @@ import { type ColumnRequest, type RowSink, resolveColumns } from './table';
 
 /**
  * A streaming JSON Lines reader: one JSON object per line, blank lines skipped. The columns
- * are the keys of the first object; a later object may omit a key (missing value) but a
- * requested number column must hold JSON numbers or null. A feature of inferred type is
+ * are the keys of all objects together: an object may omit a key (a missing value), as an
+ * inference log's record of a request it could not parse has no features, but a requested
+ * column that no object of the file has is an error; a requested number column must hold
+ * JSON numbers or null. A feature of inferred type is
  * numeric while it holds JSON numbers and categorical from its first string or boolean. Positions point at the line and
  * at the key inside it.
  */
 export async function readJsonLines(chunks: AsyncIterable<Buffer>, name: string, requests: readonly ColumnRequest[], sink: RowSink): Promise<void> {
   let pending = '';
   let line = 0;
-  let slots: Int32Array | undefined;
-  let keys: string[] = [];
+  let firstLine = 0;
+  // Which requested columns some object had; the keys seen, for the message when one never came.
+  const present = new Uint8Array(requests.length);
+  let absent = requests.length;
+  const keys = new Set<string>();
   const decoder = new TextDecoder('utf-8');
 
   const handle = (text: string) => {
@@ -30,9 +35,15 @@ export async function readJsonLines(chunks: AsyncIterable<Buffer>, name: string,
       throw new InputError(`${at(name, line, 1)}: each line must be a JSON object`);
     }
     const record = row as Record<string, unknown>;
-    if (!slots) {
-      keys = Object.keys(record);
-      slots = resolveColumns(keys, requests, at(name, line, 1));
+    if (firstLine === 0) firstLine = line;
+    if (absent > 0) {
+      for (const key in record) keys.add(key);
+      requests.forEach((request, slot) => {
+        if (present[slot] === 0 && record[request.name] !== undefined) {
+          present[slot] = 1;
+          absent--;
+        }
+      });
     }
     sink.startRow();
     requests.forEach((request, slot) => {
@@ -78,5 +89,6 @@ export async function readJsonLines(chunks: AsyncIterable<Buffer>, name: string,
   }
   pending += decoder.decode();
   if (pending.length > 0) handle(pending);
-  if (!slots) throw new InputError(`${name}: no JSON objects (the file is empty)`);
+  if (firstLine === 0) throw new InputError(`${name}: no JSON objects (the file is empty)`);
+  if (absent > 0) resolveColumns([...keys], requests, at(name, firstLine, 1));
 }
