@@ -36,6 +36,8 @@ describe('ModelService inferenceLog', () => {
       AWS_ACCESS_KEY_ID: { secretKeyRef: { name: 'inference-log-s3', key: 'access-key-id' } },
       AWS_SECRET_ACCESS_KEY: { secretKeyRef: { name: 'inference-log-s3', key: 'secret-access-key' } },
     });
+    // with room for the log's buffers
+    expect(proxy.resources).toEqual({ requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '320Mi' } });
     // the model server itself gets none of it
     expect(envOf(container(only(objects, 'Deployment'), 'model-server').env)).not.toHaveProperty('AWS_ACCESS_KEY_ID');
     expect(service.inferenceLog).toEqual({ bucket: 'ml-inference-log', prefix: 'prod', modelName: 'fraud-detector', s3EndpointUrl: LOG.s3EndpointUrl, s3Region: 'eu-central-1', ...credentials });

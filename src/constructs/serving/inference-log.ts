@@ -21,7 +21,7 @@ export interface InferenceLogProps {
   readonly s3EndpointUrl?: string;
   /** S3 region. @default 'us-east-1' */
   readonly s3Region?: string;
-  /** Access key id, from a Secret. @default - none: the requests go unsigned, or use the pod's own credentials mechanism */
+  /** Access key id, from a Secret. @default - none: the requests go unsigned (a bucket that accepts anonymous writes); the proxy reads only static keys, not web identity or instance profiles */
   readonly s3AccessKeyId?: SecretKeySelector;
   /** Secret access key, from a Secret (given together with s3AccessKeyId). */
   readonly s3SecretAccessKey?: SecretKeySelector;

@@ -549,7 +549,8 @@ export class ModelService extends Construct implements IModelService {
         { name: 'http', containerPort: proxyPort!, protocol: 'TCP' },
         { name: METRICS_PORT_NAME, containerPort: PROXY_METRICS_PORT, protocol: 'TCP' },
       ],
-      resources: resourceRequirements(fixedResources(50, 64, 500, 128)),
+      // The inference log holds up to ~70 MiB (lines, bodies waiting to be parsed, uploads in flight).
+      resources: resourceRequirements(c.inferenceLogEnv || c.shadow ? fixedResources(100, 192, 1000, 320) : fixedResources(50, 64, 500, 128)),
       readinessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
       livenessProbe: { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString(METRICS_PORT_NAME) }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 },
       // Keep taking traffic until endpoints controllers and kube-proxy have removed the pod.
