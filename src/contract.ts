@@ -161,7 +161,7 @@ export const DRIFT_DATASETS = ['reference', 'current'] as const;
 export const ALERT_NAMES = [
   'ModelHighLatency', 'ModelHighErrorRate', 'ModelTrafficDrop', 'ModelReplicasUnavailable', 'ModelAccuracyDrop',
   'ModelDriftDetected', 'ModelFeatureDrift', 'ModelDriftCheckStale', 'ModelDriftCheckFailed', 'ModelRegistryDown',
-  'ModelErrorBudgetBurn', 'ModelInferenceLogDropping',
+  'ModelErrorBudgetBurn', 'ModelInferenceLogDropping', 'ModelShadowErrors', 'ModelShadowDisagreement',
 ] as const;
 
 /**

@@ -54,6 +54,20 @@ function alertNames(objects: any[]): string[] {
 }
 
 describe('PrometheusAlerts', () => {
+  test('alerts on a shadow challenger that fails or disagrees, and keeps its serving series out of the champion\'s rules', () => {
+    const objects = synth(stack({ errorRateObjective: 0.02, shadow: { model: registry.model('fraud-detector', { alias: 'challenger' }), agreementFloor: 0.8, tolerance: 0.1 } }).chart);
+    expect(alertRules(objects, 'ModelShadowErrors')[0].expr).toMatch(/outcome=~"challenger_failed"\}\[15m\]\)\)\n\/\n.*outcome=~"agree\|disagree\|challenger_failed\|incomparable"\}\[15m\]\)\)\n> 0\.02$/);
+    expect(alertRules(objects, 'ModelShadowDisagreement')[0].expr).toMatch(/^model:mlops_shadow_agreement:ratio_1h\{namespace="mlops",model="fraud-detector"\} < 0\.8\nand\n/);
+    expect(alertRules(objects, 'ModelShadowDisagreement')[0].annotations.description).toContain('predictions within the tolerance of the champion\'s (floor 80%)');
+    // every recording rule over raw serving series takes only the champion's (no variant label)
+    const recorded = allRules(objects).filter((r) => r.record?.startsWith('model:mlops_inference_'));
+    expect(recorded.length).toBeGreaterThan(0);
+    for (const rule of recorded) expect(rule.expr).toContain('variant=""');
+    // the challenger itself gets no rules of its own
+    expect(objects.filter((o) => o.kind === 'PrometheusRule').map((o) => o.metadata.name)).toEqual(['fraud-detector-alerts']);
+    expect(alertRules(synth(stack({}).chart), 'ModelShadowErrors')).toEqual([]);
+  });
+
   test('alerts on a lossy inference log only for services that log, at the share given', () => {
     const logged = synth(stack({ inferenceLog: { destination: 's3://mlops-inference-log' } }, { inferenceLogDropShare: 0.05 }).chart);
     const [rule] = alertRules(logged, 'ModelInferenceLogDropping');
@@ -70,7 +84,11 @@ describe('PrometheusAlerts', () => {
 
   test('synthesizes one PrometheusRule per service, drift monitor and registry with every contract alert', () => {
     // GIVEN the reference stack's model (with its inference log), its hourly drift check, the registry and an SLO
-    const { chart } = stack({ ...OBJECTIVES, inferenceLog: { destination: 's3://mlops-inference-log/prod' } }, {
+    const { chart } = stack({
+      ...OBJECTIVES,
+      inferenceLog: { destination: 's3://mlops-inference-log/prod' },
+      shadow: { model: registry.model('fraud-detector', { alias: 'challenger' }) },
+    }, {
       driftMonitors: [hourlyDrift()],
       registries: [{ name: 'mlflow', namespace: 'mlops' }],
       availabilityObjective: 0.999,
@@ -83,7 +101,7 @@ describe('PrometheusAlerts', () => {
       'mlops/fraud-detector-alerts', 'mlops/fraud-detector-drift-alerts', 'mlops/mlflow-alerts',
     ]);
     expect(only(rules, 'PrometheusRule', 'fraud-detector-alerts').spec.groups.map((g: any) => g.name))
-      .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/inference-log', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);
+      .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/inference-log', 'mlops/fraud-detector/shadow', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);
     expect(alertNames(objects)).toEqual([...ALERT_NAMES].sort());
     expect(rules).toMatchSnapshot();
   });
@@ -111,7 +129,9 @@ describe('PrometheusAlerts', () => {
   });
 
   test('every alert has severity and namespace labels, model where one model is concerned, and summary, description, runbook_url', () => {
-    const { chart } = stack(OBJECTIVES, { driftMonitors: [hourlyDrift()], registries: [{ name: 'mlflow', namespace: 'mlops' }], availabilityObjective: 0.999 });
+    const { chart } = stack({
+      ...OBJECTIVES, inferenceLog: { destination: 's3://mlops-inference-log' }, shadow: { model: registry.model('fraud-detector', { alias: 'challenger' }) },
+    }, { driftMonitors: [hourlyDrift()], registries: [{ name: 'mlflow', namespace: 'mlops' }], availabilityObjective: 0.999 });
     const alerts = allRules(synth(chart)).filter((r) => r.alert);
     expect(alerts.length).toBeGreaterThanOrEqual(ALERT_NAMES.length);
     for (const alert of alerts) {
@@ -518,7 +538,7 @@ describe('PrometheusAlerts dashboards', () => {
       'Time since the last successful drift check',
     ]);
     const exprs = (title: string) => panels.find((p: any) => p.title === title).targets.map((t: any) => t.expr);
-    expect(exprs('Latency quantiles')).toEqual([0.5, 0.9, 0.99].map((q) => `histogram_quantile(${q}, sum by (le) (rate(mlops_inference_request_duration_seconds_bucket{namespace="mlops",model="fraud-detector"}[$__rate_interval])))`));
+    expect(exprs('Latency quantiles')).toEqual([0.5, 0.9, 0.99].map((q) => `histogram_quantile(${q}, sum by (le) (rate(mlops_inference_request_duration_seconds_bucket{namespace="mlops",model="fraud-detector",variant=""}[$__rate_interval])))`));
     expect(exprs('Drift statistic per feature')).toEqual(['max by (feature, method) (mlops_drift_statistic{job="mlops-drift",namespace="mlops",model="fraud-detector"})']);
     expect(exprs('Drift p-value per feature')).toEqual(['max by (feature, method) (mlops_drift_p_value{job="mlops-drift",namespace="mlops",model="fraud-detector"})']);
     const threshold = (title: string) => panels.find((p: any) => p.title === title).fieldConfig.defaults.thresholds.steps[1]?.value;

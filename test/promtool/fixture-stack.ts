@@ -7,7 +7,7 @@ import { newChart, synth } from '../support/synth-helpers';
 
 /**
  * The stack the promtool suites test: fraud-detector as in the reference stack (p99 0.5 s,
- * 5 % errors, accuracy floor 0.9, inference log) plus a 99.9 % availability SLO, its hourly drift check
+ * 5 % errors, accuracy floor 0.9, inference log, shadow challenger) plus a 99.9 % availability SLO, its hourly drift check
  * and the `mlflow` registry. The suites name the rule files this writes
  * (`<PrometheusRule name>.yaml`), so they always test the synthesized rules.
  */
@@ -21,6 +21,7 @@ export function fixtureRules(): any[] {
     errorRateObjective: 0.05,
     accuracyFloor: 0.9,
     inferenceLog: { destination: 's3://mlops-inference-log/prod' },
+    shadow: { model: registry.model('fraud-detector', { alias: 'challenger' }) },
   });
   // The interface, not the DriftMonitor construct: these suites test the rules, whatever
   // the CronJob looks like.

@@ -5,7 +5,7 @@ import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import * as units from '@grafana/grafana-foundation-sdk/units';
 import { Construct } from 'constructs';
-import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, SERVING_METRICS as S } from '../../contract';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, SERVING_METRICS as S, SHADOW_METRICS as SH, SHADOW_OUTCOMES, SHADOW_VARIANT } from '../../contract';
 import * as k8s from '../core/k8s';
 import { IModelService } from '../serving/interfaces';
 import { invalidProp, isDnsLabel, requireDnsLabel, requireLabels } from '../core/validation';
@@ -104,8 +104,10 @@ interface RowSpec { readonly title: string; readonly panels: PanelSpec[] }
 /** What the dashboard shows, row by row; modelDashboard() turns it into Grafana's model. */
 function rowSpecs(service: IModelService): RowSpec[] {
   const q = (value: string) => JSON.stringify(value);
-  const sel = `namespace=${q(service.namespace)},model=${q(service.modelName)}`;
-  const driftSel = `job=${q(DRIFT_PUSH_JOB)},${sel}`;
+  const modelSel = `namespace=${q(service.namespace)},model=${q(service.modelName)}`;
+  // The champion's serving series have no variant label; a shadow challenger's have one.
+  const sel = `${modelSel},variant=""`;
+  const driftSel = `job=${q(DRIFT_PUSH_JOB)},${modelSel}`;
   const deploymentSel = `namespace=${q(service.namespace)},deployment=${q(service.name)}`;
   const requests = `${S.requestsTotal}{${sel}}`;
   const rows: RowSpec[] = [];
@@ -142,6 +144,56 @@ function rowSpecs(service: IModelService): RowSpec[] {
           description: 'Requests received and not yet answered, summed over the pods.',
           targets: [{ expr: `sum(${S.requestsInFlight}{${sel}})`, legend: 'in flight' }],
         },
+      ],
+    });
+  }
+  if (service.inferenceLog !== undefined) {
+    rows.push({
+      title: 'Inference log',
+      panels: [
+        {
+          title: 'Logged records by outcome', unit: units.Short,
+          description: 'Rows of sampled requests per second: written to storage, or dropped (buffer full while storage is slow or down, upload failed).',
+          targets: [{ expr: `sum by (outcome) (rate(${L.recordsTotal}{${modelSel}}[$__rate_interval]))`, legend: '{{outcome}}' }],
+        },
+        {
+          title: 'Records waiting in the proxies', unit: units.Short, min: 0,
+          description: 'Records buffered in the metrics proxies, not yet acknowledged by storage.',
+          targets: [{ expr: `sum(${L.bufferedRecords}{${modelSel}})`, legend: 'buffered' }],
+        },
+      ],
+    });
+  }
+  if (service.shadow !== undefined) {
+    const challenger = `${modelSel},variant=${q(SHADOW_VARIANT)}`;
+    const compared = `${SH.comparisonsTotal}{${modelSel},outcome=~"${SHADOW_OUTCOMES.agree}|${SHADOW_OUTCOMES.disagree}"}`;
+    const p99 = (selector: string) => `histogram_quantile(0.99, sum by (le) (rate(${S.requestDurationSeconds}_bucket{${selector}}[$__rate_interval])))`;
+    rows.push({
+      title: `Shadow challenger (${service.shadow.name})`,
+      panels: [
+        {
+          title: 'Agreement with the champion', unit: units.PercentUnit, min: 0, max: 1, threshold: service.shadow.agreementFloor,
+          description: 'Share of mirrored requests whose challenger predictions agreed with the champion\'s; the red line is the agreement floor.',
+          targets: [{ expr: `sum(rate(${SH.comparisonsTotal}{${modelSel},outcome="${SHADOW_OUTCOMES.agree}"}[$__rate_interval])) / sum(rate(${compared}[$__rate_interval]))`, legend: 'agreement' }],
+        },
+        {
+          title: 'Mirrored requests by outcome', unit: units.RequestsPerSecond,
+          description: 'Requests mirrored to the challenger per second, by how the answers compared; skipped: sampled but not mirrored (too many in flight).',
+          targets: [
+            { expr: `sum by (outcome) (rate(${SH.comparisonsTotal}{${modelSel}}[$__rate_interval]))`, legend: '{{outcome}}' },
+            { expr: `sum(rate(${SH.skippedTotal}{${modelSel}}[$__rate_interval]))`, legend: 'skipped' },
+          ],
+        },
+        {
+          title: 'p99 latency: champion and challenger', unit: units.Seconds, min: 0,
+          description: 'p99 request duration of each, as their own metrics proxies measure it.',
+          targets: [{ expr: p99(sel), legend: 'champion' }, { expr: p99(challenger), legend: 'challenger' }],
+        },
+        ...(service.shadow.regression ? [{
+          title: 'Mean absolute difference of predictions', unit: units.Short, min: 0,
+          description: 'Mean |champion - challenger| over the compared predictions.',
+          targets: [{ expr: `sum(rate(${SH.absDifferenceSum}{${modelSel}}[$__rate_interval])) / sum(rate(${SH.absDifferenceCount}{${modelSel}}[$__rate_interval]))`, legend: 'mean |difference|' }],
+        }] : []),
       ],
     });
   }

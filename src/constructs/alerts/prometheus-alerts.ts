@@ -1,6 +1,6 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, INFERENCE_LOG_OUTCOMES, LABELS, SERVING_METRICS as S } from '../../contract';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, INFERENCE_LOG_OUTCOMES, LABELS, SERVING_METRICS as S, SHADOW_METRICS as SH, SHADOW_OUTCOMES } from '../../contract';
 import { IDriftMonitor } from '../drift/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
@@ -357,6 +357,9 @@ export class PrometheusAlerts extends Construct {
     const annotate = this.annotator();
     const base = { namespace: service.namespace, model: service.modelName, ...this.alertLabels };
     const sel = matchers({ namespace: service.namespace, model: service.modelName });
+    // The serving series of the champion have no variant label; a shadow challenger's have one,
+    // so the recording rules over raw series take only the champion's.
+    const raw = matchers({ namespace: service.namespace, model: service.modelName, [LABELS.variant]: '' });
     const prefix = `${service.namespace}/${service.name}`;
     // Annotation templates only see the expression's labels, not the rule's: name the model literally.
     const m = service.modelName;
@@ -367,12 +370,12 @@ export class PrometheusAlerts extends Construct {
     if (service.exportsServingMetrics) {
       // Recording rules first: a group evaluates in order, so the alerts below see this round's values.
       serving.push(
-        { record: 'model:mlops_inference_requests:rate_5m', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${sel}}[5m]))` },
-        { record: 'model:mlops_inference_requests:rate_1h', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${sel}}[1h]))` },
-        { record: 'model:mlops_inference_requests:error_ratio_5m', expr: errorRatio(sel, '5m') },
+        { record: 'model:mlops_inference_requests:rate_5m', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${raw}}[5m]))` },
+        { record: 'model:mlops_inference_requests:rate_1h', expr: `sum by (namespace, model) (rate(${S.requestsTotal}{${raw}}[1h]))` },
+        { record: 'model:mlops_inference_requests:error_ratio_5m', expr: errorRatio(raw, '5m') },
         ...[0.5, 0.9, 0.99].map((q) => ({
           record: `model:mlops_inference_request_duration_seconds:p${Math.round(q * 100)}_5m`,
-          expr: `histogram_quantile(${q}, sum by (namespace, model, le) (rate(${S.requestDurationSeconds}_bucket{${sel}}[5m])))`,
+          expr: `histogram_quantile(${q}, sum by (namespace, model, le) (rate(${S.requestDurationSeconds}_bucket{${raw}}[5m])))`,
         })),
       );
       if (service.latencyObjective !== undefined) {
@@ -481,6 +484,8 @@ export class PrometheusAlerts extends Construct {
       });
     }
 
+    if (service.shadow !== undefined) groups.push(this.shadowGroup(service, base, `${prefix}/shadow`));
+
     if (service.accuracyFloor !== undefined) {
       const quality = matchers({ job: DRIFT_PUSH_JOB, namespace: service.namespace, model: service.modelName, metric: 'accuracy' });
       groups.push({
@@ -499,7 +504,7 @@ export class PrometheusAlerts extends Construct {
 
     if (entry.availabilityObjective !== undefined) {
       const budget = 1 - entry.availabilityObjective;
-      const slo: Rule[] = SLO_WINDOWS.map((w) => ({ record: `model:mlops_inference_requests:error_ratio_${w}`, expr: errorRatio(sel, w) }));
+      const slo: Rule[] = SLO_WINDOWS.map((w) => ({ record: `model:mlops_inference_requests:error_ratio_${w}`, expr: errorRatio(raw, w) }));
       for (const b of BURN_RATES) {
         const threshold = num(b.factor * budget);
         const daysLeft = 30 / b.factor;
@@ -521,6 +526,47 @@ export class PrometheusAlerts extends Construct {
       groups.push({ name: `${prefix}/slo`, rules: slo });
     }
     return groups;
+  }
+
+  /** Alerts on a shadow challenger: ModelShadowErrors and ModelShadowDisagreement, from the champion proxy's comparisons. */
+  private shadowGroup(service: IModelService, base: Record<string, string>, name: string): Group {
+    const shadow = service.shadow!;
+    const annotate = this.annotator();
+    const sel = matchers({ namespace: service.namespace, model: service.modelName });
+    const m = service.modelName;
+    const ns = service.namespace;
+    const O = SHADOW_OUTCOMES;
+    const rate = (outcomes: string, window: string) => `sum by (namespace, model) (rate(${SH.comparisonsTotal}{${sel},${LABELS.outcome}=~"${outcomes}"}[${window}]))`;
+    const failedShare = service.errorRateObjective ?? 0.05;
+    return {
+      name,
+      rules: [
+        { record: 'model:mlops_shadow_agreement:ratio_1h', expr: `${rate(O.agree, '1h')}\n/\n${rate(`${O.agree}|${O.disagree}`, '1h')}` },
+        {
+          alert: 'ModelShadowErrors',
+          expr: [rate(O.challengerFailed, '15m'), '/', rate(Object.values(O).join('|'), '15m'), `> ${num(failedShare)}`].join('\n'),
+          for: '15m',
+          labels: { severity: 'warning', ...base },
+          annotations: annotate('ModelShadowErrors',
+            `The shadow challenger of model ${m} fails`,
+            `{{ $value | humanizePercentage }} of the requests mirrored to ${shadow.name} in ${ns} over the last 15 minutes got an error, a timeout or no answer (more than ${percent(failedShare)}, for 15 minutes); the challenger is not fit to promote.`),
+        },
+        {
+          alert: 'ModelShadowDisagreement',
+          expr: [
+            `model:mlops_shadow_agreement:ratio_1h{${sel}} < ${num(shadow.agreementFloor)}`,
+            'and',
+            // An hour with a handful of comparisons says little.
+            `sum by (namespace, model) (increase(${SH.comparisonsTotal}{${sel},${LABELS.outcome}=~"${O.agree}|${O.disagree}"}[1h])) >= 20`,
+          ].join('\n'),
+          for: '30m',
+          labels: { severity: 'info', ...base },
+          annotations: annotate('ModelShadowDisagreement',
+            `The shadow challenger of model ${m} disagrees with the champion`,
+            `Over the last hour only {{ $value | humanizePercentage }} of the requests mirrored to ${shadow.name} in ${ns} got ${shadow.regression ? 'predictions within the tolerance of' : 'the same predictions as'} the champion's (floor ${percent(shadow.agreementFloor)}).`),
+        },
+      ],
+    };
   }
 
   private qualitySourceProblems(): string[] {
