@@ -30,8 +30,13 @@ export function registryProps(): ModelRegistryProps {
   };
 }
 
-/** fraud-detector: p99 0.5 s, 5 % errors, accuracy floor 0.9, 2 to 10 replicas on CPU. */
-export function fraudDetectorProps(model: ModelReference): ModelServiceProps {
+/**
+ * fraud-detector: p99 0.5 s, 5 % errors, accuracy floor 0.9, 2 to 10 replicas on CPU. Its
+ * metrics proxy logs a tenth of the requests with their predictions to the inference-log
+ * bucket (credentials in Secret inference-log-s3, created outside this stack) and mirrors the
+ * same requests to the model version with the alias `challenger`, which runs as a shadow.
+ */
+export function fraudDetectorProps(model: ModelReference, challenger: ModelReference): ModelServiceProps {
   return {
     runtime: ServingRuntime.mlflow({ model }),
     replicas: 2,
@@ -44,6 +49,13 @@ export function fraudDetectorProps(model: ModelReference): ModelServiceProps {
     latencyObjective: Duration.millis(500),
     errorRateObjective: 0.05,
     accuracyFloor: 0.9,
+    inferenceLog: {
+      destination: 's3://mlops-inference-log/prod',
+      sampleRatio: 0.1,
+      s3AccessKeyId: { secretName: 'inference-log-s3', key: 'access-key-id' },
+      s3SecretAccessKey: { secretName: 'inference-log-s3', key: 'secret-access-key' },
+    },
+    shadow: { model: challenger },
   };
 }
 

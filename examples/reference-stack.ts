@@ -24,7 +24,8 @@ export class ReferenceStack extends Chart {
 
     this.registry = new ModelRegistry(this, 'mlflow', registryProps());
     const champion = this.registry.model(MODEL_NAME, { alias: 'champion' });
-    this.fraudDetector = new ModelService(this, MODEL_NAME, fraudDetectorProps(champion));
+    const challenger = this.registry.model(MODEL_NAME, { alias: 'challenger' });
+    this.fraudDetector = new ModelService(this, MODEL_NAME, fraudDetectorProps(champion, challenger));
     this.fraudDrift = new DriftMonitor(this, `${MODEL_NAME}-drift`, fraudDriftProps(this.fraudDetector, champion));
 
     // Alerts on all of the above, labelled for the same release as the ServiceMonitors, and a

@@ -6,7 +6,7 @@ import { Testing } from 'cdk8s';
 import * as yaml from 'js-yaml';
 import * as ts from 'typescript';
 import { ReferenceStack } from '../examples/reference-stack';
-import { DRIFT_METRICS, ModelDashboard, ModelService, PrometheusAlerts, SERVING_METRICS, ServingRuntime } from '../src';
+import { DRIFT_METRICS, INFERENCE_LOG_METRICS, ModelDashboard, ModelService, PrometheusAlerts, SERVING_METRICS, ServingRuntime, SHADOW_METRICS } from '../src';
 import { newChart, only, synth } from './support/synth-helpers';
 
 const ROOT = path.join(__dirname, '..');
@@ -189,6 +189,7 @@ describe('ModelDashboard', () => {
     // ... and selects only contract metrics, or the kube-state-metrics series of the Deployment
     const exported = new Set<string>([
       ...Object.values(SERVING_METRICS), `${SERVING_METRICS.requestDurationSeconds}_bucket`, ...Object.values(DRIFT_METRICS), ...KUBE_STATE_METRICS,
+      ...Object.values(INFERENCE_LOG_METRICS), ...Object.values(SHADOW_METRICS),
     ]);
     const foreign = all.flatMap(({ dashboard, panel }, i) => metricNames(exprs[i]).filter((m) => !exported.has(m)).map((m) => `${dashboard} "${panel}": ${m}`));
     expect(foreign).toEqual([]);

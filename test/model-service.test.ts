@@ -185,7 +185,7 @@ describe('ModelService scaling', () => {
       metricType: 'AverageValue',
       metadata: {
         serverAddress: 'http://prometheus-operated.monitoring.svc:9090',
-        query: 'sum(rate(mlops_inference_requests_total{namespace="mlops",model="fraud-detector"}[120s]))',
+        query: 'sum(rate(mlops_inference_requests_total{namespace="mlops",model="fraud-detector",variant=""}[120s]))',
         threshold: '25',
       },
     });

@@ -96,7 +96,7 @@ describe('NetworkPolicies of the reference stack', () => {
         }
       }
     }
-    expect(targets.sort()).toEqual(['Deployment/fraud-detector:metrics', 'Deployment/mlflow:http', 'Deployment/pushgateway:http']);
+    expect(targets.sort()).toEqual(['Deployment/fraud-detector-shadow:metrics', 'Deployment/fraud-detector:metrics', 'Deployment/mlflow:http', 'Deployment/pushgateway:http']);
   });
 });
 
@@ -192,8 +192,8 @@ describe('NetworkPolicy options', () => {
     // A NetworkPolicy exists by default: without allowedClients, the model's own namespace.
     const chart = newChart();
     const registry = ModelRegistryRef.fromTrackingUri(trackingUri);
-    new ModelService(chart, 'fraud-detector', fraudDetectorProps(registry.model('fraud-detector', { alias: 'champion' })));
-    const policy = only(synth(chart), 'NetworkPolicy');
+    new ModelService(chart, 'fraud-detector', fraudDetectorProps(registry.model('fraud-detector', { alias: 'champion' }), registry.model('fraud-detector', { alias: 'challenger' })));
+    const policy = only(synth(chart), 'NetworkPolicy', 'fraud-detector');
     expect(policy.spec.ingress[0]).toEqual({ from: [{ podSelector: {} }], ports: [{ protocol: 'TCP', port: 'http' }] });
   });
 });

@@ -91,6 +91,8 @@ describe('config', () => {
     const differences = diff(champion.sort(byKey), pinned.sort(byKey), '');
     expect(differences.sort()).toEqual([
       'apps/v1 Deployment mlops/fraud-detector: spec.template.spec.containers[0].args[1]: "models:/fraud-detector@champion" -> "models:/fraud-detector/7"',
+      // the proxy resolves the version it labels the inference log and mlops_model_info with
+      'apps/v1 Deployment mlops/fraud-detector: spec.template.spec.containers[1].env[7].value: "models:/fraud-detector@champion" -> "models:/fraud-detector/7"',
       'batch/v1 CronJob mlops/fraud-detector-drift: spec.jobTemplate.spec.template.spec.containers[0].args[2]: "models:/fraud-detector@champion" -> "models:/fraud-detector/7"',
     ]);
   });

@@ -48,7 +48,7 @@ export function deployReferenceStack(settings: ReferenceStackSettings = {}, opts
     ? registry.model(MODEL_NAME, { alias: 'champion' })
     : registry.model(MODEL_NAME, { version: settings.modelVersion });
   const fraudDetector = new ModelService(MODEL_NAME, {
-    ...fraudDetectorProps(model),
+    ...fraudDetectorProps(model, registry.model(MODEL_NAME, { alias: 'challenger' })),
     namespace,
     monitoring,
     image: settings.modelServerImage ?? settings.mlflowImage,

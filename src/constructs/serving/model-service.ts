@@ -642,6 +642,12 @@ export class ModelService extends Construct implements IModelService {
         reason: 'replicas spread over zones and hosts by topologySpreadConstraints (ScheduleAnyway), which unlike a required anti-affinity never leaves a replica unschedulable',
       });
     }
+    if (this.variant !== undefined && c.scaling.replicas < 2) {
+      more.push({
+        kubeScore: ['deployment-replicas'],
+        reason: 'a shadow challenger answers only mirrored copies of requests that no client waits for, so one replica is enough and its outage costs no answer',
+      });
+    }
     annotateScannerExceptions(deployment, { containers, securityContext: restrictedPodSecurityContext(rc.userId) }, {
       lowUserId: `uid ${rc.userId} is the unprivileged user the images ship (node in the Node.js image of the metrics proxy) or the runtime declares; the restricted profile needs only a non-zero uid`,
       secretEnv: 'serving runtimes take credentials (MLflow tracking, S3) from environment variables only; secretEnv references a Secret key, never its value',
@@ -671,7 +677,8 @@ export class ModelService extends Construct implements IModelService {
               metricType: 'AverageValue',
               metadata: {
                 serverAddress: requestRate.options.prometheusServerAddress,
-                query: `sum(rate(${SERVING_METRICS.requestsTotal}{namespace="${this.namespace}",model="${this.modelName}"}[${requestRate.windowSeconds}s]))`,
+                // variant="": the champion's own requests, not a shadow challenger's mirrored ones.
+                query: `sum(rate(${SERVING_METRICS.requestsTotal}{namespace="${this.namespace}",model="${this.modelName}",variant=""}[${requestRate.windowSeconds}s]))`,
                 threshold: String(requestRate.options.requestsPerSecondPerReplica),
               },
             },
