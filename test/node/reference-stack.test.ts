@@ -156,6 +156,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     await createRestrictedNamespace(cp, NS);
     await cp.kubectlOk(['create', 'secret', 'generic', 'mlflow-postgres', '-n', NS, `--from-literal=password=${DB_PASSWORD}`]);
     await cp.kubectlOk(['create', 'secret', 'generic', 'drift-data-s3', '-n', NS, '--from-literal=access-key-id=AKIAE2ETEST', '--from-literal=secret-access-key=e2e-secret']);
+    await cp.kubectlOk(['create', 'secret', 'generic', 'inference-log-s3', '-n', NS, '--from-literal=access-key-id=AKIAE2ELOG', '--from-literal=secret-access-key=e2e-log-secret']);
     const pv = (name: string, size: string, claim: string) => {
       const dir = path.join(volumes, name);
       fs.mkdirSync(dir, { mode: 0o777 });
@@ -201,6 +202,8 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     expect(training.metrics.accuracy).toBeGreaterThanOrEqual(0.9);
     const alias = await mlflowApi('GET', 'registered-models/alias?name=fraud-detector&alias=champion');
     expect(alias.model_version).toMatchObject({ name: 'fraud-detector', version: '1', status: 'READY' });
+    // AND the same version is the challenger the shadow Deployment serves, until a new one is trained
+    await mlflowApi('POST', 'registered-models/alias', { name: 'fraud-detector', alias: 'challenger', version: '1' });
   }));
 
   test('3: the model server is Ready behind the metrics proxy, and a prediction comes back through the Service', step('3 model server, prediction', async () => {
