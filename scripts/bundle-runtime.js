@@ -31,6 +31,7 @@ const { BUNDLES } = loadContract();
 const ENTRIES = [
   { entry: 'src/runtime/metrics-proxy/main.ts', outfile: `assets/${BUNDLES.metricsProxy}` },
   { entry: 'src/runtime/drift/main.ts', outfile: `assets/${BUNDLES.driftChecker}`, banner: '#!/usr/bin/env node' },
+  { entry: 'src/runtime/promotion-relay/main.ts', outfile: `assets/${BUNDLES.promotionRelay}` },
 ];
 
 async function bundle({ entry, outfile, banner }) {

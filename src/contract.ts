@@ -161,7 +161,8 @@ export const DRIFT_DATASETS = ['reference', 'current'] as const;
 export const ALERT_NAMES = [
   'ModelHighLatency', 'ModelHighErrorRate', 'ModelTrafficDrop', 'ModelReplicasUnavailable', 'ModelAccuracyDrop',
   'ModelDriftDetected', 'ModelFeatureDrift', 'ModelDriftCheckStale', 'ModelDriftCheckFailed', 'ModelRegistryDown',
-  'ModelErrorBudgetBurn', 'ModelInferenceLogDropping', 'ModelShadowErrors', 'ModelShadowDisagreement',
+  'ModelErrorBudgetBurn', 'ModelInferenceLogDropping', 'ModelShadowErrors', 'ModelShadowDisagreement', 'ModelPromotionFailed',
+  'ModelPromotionWebhookUnregistered',
 ] as const;
 
 /**
@@ -264,6 +265,7 @@ export const CHECKER_ENV = {
 export const BUNDLES = {
   metricsProxy: 'metrics-proxy.js',
   driftChecker: 'mlops-drift.js',
+  promotionRelay: 'promotion-relay.js',
 } as const;
 
 /** Where a runtime bundle's ConfigMap is mounted in its container. */
@@ -337,4 +339,155 @@ export const CHECKER_VALUE_FLAGS: readonly string[] = Object.values(CHECKER_FLAG
 export const BUNDLE_HASH_ANNOTATIONS = {
   metricsProxy: 'mlops-constructs.io/metrics-proxy-sha256',
   driftChecker: 'mlops-constructs.io/drift-checker-sha256',
+  promotionRelay: 'mlops-constructs.io/promotion-relay-sha256',
+} as const;
+
+// ---- promotion relay (ModelPromotion, src/runtime/promotion-relay) ---------------------------
+
+/** Environment variables of the promotion relay's container (set by ModelPromotion, read by src/runtime/promotion-relay). */
+export const PROMOTION_ENV = {
+  /** JSON of the relay's settings: webhook name and URL, models, aliases and actions (no secrets). */
+  config: 'MLOPS_PROMOTION_CONFIG',
+  /** The HMAC secret MLflow signs deliveries with, from a Secret. */
+  webhookSecret: 'MLOPS_PROMOTION_WEBHOOK_SECRET',
+  /** Port the relay listens on for deliveries, /metrics and /healthz. */
+  listenPort: 'MLOPS_PROMOTION_LISTEN_PORT',
+  /** Namespace of the relay and of the Deployments it rolls (downward API). */
+  namespace: 'MLOPS_PROMOTION_NAMESPACE',
+  /** MLflow tracking server the relay registers its webhook with and resolves aliases at (the MLflow client's name). */
+  trackingUri: 'MLFLOW_TRACKING_URI',
+  trackingUsername: 'MLFLOW_TRACKING_USERNAME',
+  trackingPassword: 'MLFLOW_TRACKING_PASSWORD',
+  /** Where the service account token, CA and namespace are mounted (for tests run outside a pod). */
+  serviceAccountDir: 'MLOPS_PROMOTION_SERVICEACCOUNT_DIR',
+  /** The apiserver's URL, instead of https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT (for tests run outside a pod). */
+  kubernetesApi: 'MLOPS_PROMOTION_KUBERNETES_API',
+} as const;
+
+/** Metrics the promotion relay exports on its /metrics. */
+export const PROMOTION_METRICS = {
+  /** Counter, label `outcome` (PROMOTION_DELIVERY_OUTCOMES): every request to the webhook path, by what became of it. */
+  deliveriesTotal: 'mlops_promotion_deliveries_total',
+  /** Counter, labels `model`, `action` (ci, rollout, canary), `outcome` (succeeded, failed, unchanged). */
+  actionsTotal: 'mlops_promotion_actions_total',
+  /** Counter, labels `model`, `action`: attempts that failed and were retried (CI delivery, API calls). */
+  retriesTotal: 'mlops_promotion_retries_total',
+  /** Gauge, label `model`: 1 while the model's last promotion failed (CI past its retries, a refused rollout, a stopped canary), else 0. */
+  failed: 'mlops_promotion_failed',
+  /** Gauge, labels `model`, `version`: 1 while a canary of that version bakes. */
+  canaryActive: 'mlops_promotion_canary_active',
+  /** Gauge: 1 once the relay's webhook is registered in MLflow (created or updated), 0 until then. */
+  webhookRegistered: 'mlops_promotion_webhook_registered',
+  /** Gauge, label `model`: Unix time of the model's last successful promotion. */
+  lastSuccessTimestampSeconds: 'mlops_promotion_last_success_timestamp_seconds',
+} as const;
+
+/** Values of LABELS.outcome on PROMOTION_METRICS.deliveriesTotal. */
+export const PROMOTION_DELIVERY_OUTCOMES = {
+  accepted: 'accepted',
+  /** Missing delivery id, timestamp or signature header. */
+  missingHeaders: 'missing_headers',
+  /** Timestamp outside the tolerance (a replay of an old delivery, or a clock far off). */
+  stale: 'stale',
+  /** Signature does not match the body (tampered, or signed with another secret). */
+  badSignature: 'bad_signature',
+  /** A delivery id seen before, within the tolerance. */
+  replayed: 'replayed',
+  /** Not JSON, or not MLflow's envelope. */
+  badRequest: 'bad_request',
+  /** Not a model_version_alias.created event. */
+  ignoredEvent: 'ignored_event',
+  /** A model or alias the relay is not configured for. */
+  unknownModel: 'unknown_model',
+  /** Body above the size limit. */
+  tooLarge: 'too_large',
+} as const;
+
+/** Annotations the promotion relay writes on the Deployments it rolls. */
+export const PROMOTION_ANNOTATIONS = {
+  /** On the pod template: the registry version the pods serve. */
+  modelVersion: 'mlops-constructs.io/model-version',
+  /** On a canary Deployment: the Deployment it is the canary of. */
+  canaryOf: 'mlops-constructs.io/canary-of',
+  /** On a canary Deployment: the version it bakes. */
+  canaryVersion: 'mlops-constructs.io/canary-version',
+  /** On a canary Deployment: when its bake started (RFC 3339). */
+  canaryStarted: 'mlops-constructs.io/canary-started',
+  /** On a canary Deployment: "baking", "failed" (with canaryReason) or "promoted". */
+  canaryStatus: 'mlops-constructs.io/canary-status',
+  canaryReason: 'mlops-constructs.io/canary-reason',
+} as const;
+
+/** The pod label that tells a canary's pods from the stable ones (its Deployment selects on it). */
+export const CANARY_TRACK_LABEL = 'mlops-constructs.io/track';
+
+/** Labels of PROMOTION_METRICS besides LABELS.model, LABELS.outcome and LABELS.version. */
+export const PROMOTION_LABELS = {
+  action: 'action',
+} as const;
+
+/** The relay's settings, as ModelPromotion writes them into PROMOTION_ENV.config (JSON; secrets stay in Secret-backed variables). */
+export interface PromotionRelayConfig {
+  /** Name of the relay's webhook in MLflow: created, or updated when one of that name exists. */
+  readonly webhookName: string;
+  /** URL MLflow delivers to: the relay's Service, path PROMOTION_WEBHOOK_PATH. */
+  readonly webhookUrl: string;
+  /** Deliveries whose timestamp is further than this from the relay's clock are refused. */
+  readonly toleranceSeconds: number;
+  /** Retries of a failing CI delivery or API call: attempts in all, first delay, longest delay. */
+  readonly retry: { readonly attempts: number; readonly baseSeconds: number; readonly maxSeconds: number };
+  readonly models: readonly PromotionModelConfig[];
+}
+
+/** One registered model the relay acts on; exactly one of `ci` or `rollout`. */
+export interface PromotionModelConfig {
+  /** Registered model name. */
+  readonly name: string;
+  /** Aliases whose creation is a promotion (e.g. champion). */
+  readonly aliases: readonly string[];
+  readonly ci?: {
+    /** github: a repository_dispatch; webhook: a JSON POST to any CI system. */
+    readonly kind: 'github' | 'webhook';
+    /** The dispatches URL (https://api.github.com/repos/<owner>/<repo>/dispatches) or the webhook's. */
+    readonly url: string;
+    /** event_type of the dispatch (github) or `event` of the body (webhook). */
+    readonly eventType: string;
+    /** Variable holding the token (from a Secret); none sends no Authorization header (webhook only). */
+    readonly tokenEnv?: string;
+  };
+  readonly rollout?: {
+    /** The ModelService Deployment (in the relay's namespace) whose pod template is pinned to the version. */
+    readonly deployment: string;
+    /** The serving metrics' `model` label of that service. */
+    readonly metricModel: string;
+    readonly canary?: {
+      /** Canary replicas as a share of the stable Deployment's (at least one pod). */
+      readonly replicaShare: number;
+      readonly bakeSeconds: number;
+      readonly intervalSeconds: number;
+      /** How long the canary's pods may take to become ready. */
+      readonly readyTimeoutSeconds: number;
+      readonly prometheusUrl: string;
+      /** Largest 5xx share of the canary's requests; unset skips the check. */
+      readonly errorRateObjective?: number;
+      /** Largest p99 latency of the canary's requests, seconds; unset skips the check. */
+      readonly latencyObjectiveSeconds?: number;
+      /** Requests the canary must have served by the end of the bake, else it is not promoted. */
+      readonly minRequests: number;
+    };
+  };
+}
+
+/** Paths the promotion relay serves. */
+export const PROMOTION_PATHS = {
+  webhook: '/webhook',
+  metrics: '/metrics',
+  health: '/healthz',
+} as const;
+
+/** MLflow's webhook headers (mlflow/webhooks/constants.py, MLflow 3). */
+export const MLFLOW_WEBHOOK_HEADERS = {
+  signature: 'x-mlflow-signature',
+  timestamp: 'x-mlflow-timestamp',
+  deliveryId: 'x-mlflow-delivery-id',
 } as const;
