@@ -11,7 +11,8 @@ const CAPABILITIES = {
   serving: [],
   registry: [],
   drift: ['./serving/interfaces.ts'],
-  alerts: ['./serving/interfaces.ts', './drift/interfaces.ts'],
+  alerts: ['./serving/interfaces.ts', './drift/interfaces.ts', './promotion/interfaces.ts'],
+  promotion: ['./serving/interfaces.ts'],
 };
 
 const constructsZones = [

@@ -418,6 +418,9 @@ export const PROMOTION_ANNOTATIONS = {
   canaryReason: 'mlops-constructs.io/canary-reason',
 } as const;
 
+/** `app.kubernetes.io/component` of the relay's pods: the registry admits them (API) and delivers to them (egress). */
+export const PROMOTION_RELAY_COMPONENT = 'promotion-relay';
+
 /** The pod label that tells a canary's pods from the stable ones (its Deployment selects on it). */
 export const CANARY_TRACK_LABEL = 'mlops-constructs.io/track';
 

@@ -5,3 +5,4 @@ export * from './serving';
 export * from './registry';
 export * from './drift';
 export * from './alerts';
+export * from './promotion';

@@ -1,7 +1,8 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, INFERENCE_LOG_OUTCOMES, LABELS, SERVING_METRICS as S, SHADOW_METRICS as SH, SHADOW_OUTCOMES } from '../../contract';
+import { DRIFT_METRICS as D, DRIFT_PUSH_JOB, INFERENCE_LOG_METRICS as L, INFERENCE_LOG_OUTCOMES, LABELS, PROMOTION_METRICS as P, SERVING_METRICS as S, SHADOW_METRICS as SH, SHADOW_OUTCOMES } from '../../contract';
 import { IDriftMonitor } from '../drift/interfaces';
+import { IModelPromotion } from '../promotion/interfaces';
 import { ModelDashboard } from './grafana-dashboard';
 import { IModelService } from '../serving/interfaces';
 import { Monitoring } from '../core/monitoring';
@@ -38,6 +39,8 @@ export interface PrometheusAlertsProps {
   readonly driftMonitors?: IDriftMonitor[];
   /** Model registries to alert on when no replica is up. @default [] */
   readonly registries?: IMonitoredRegistry[];
+  /** Promotion relays to alert on (a promotion that failed, a webhook not registered). @default [] */
+  readonly promotions?: IModelPromotion[];
   /**
    * Availability SLO over 30 days of every model service, e.g. 0.999: adds multi-window,
    * multi-burn-rate ModelErrorBudgetBurn alerts (the SRE workbook's 14.4/6/3/1).
@@ -188,12 +191,13 @@ export class PrometheusAlerts extends Construct {
     if (typeof this.createDashboards !== 'boolean') throw fail('dashboards', p.dashboards, 'is not a boolean', 'pass true or false');
     if (p.dashboardNamespace !== undefined) this.dashboardNamespace = requireDnsLabel(KIND, this, 'dashboardNamespace', p.dashboardNamespace);
 
-    for (const [field, list] of [['modelServices', p.modelServices], ['driftMonitors', p.driftMonitors], ['registries', p.registries]] as const) {
+    for (const [field, list] of [['modelServices', p.modelServices], ['driftMonitors', p.driftMonitors], ['registries', p.registries], ['promotions', p.promotions]] as const) {
       if (list !== undefined && !Array.isArray(list)) throw fail(field, list, 'is not a list', `pass an array, e.g. ${field}: [...]`);
     }
     (p.modelServices ?? []).forEach((service) => this.addModelService(service));
     (p.driftMonitors ?? []).forEach((monitor) => this.addDriftMonitor(monitor));
     (p.registries ?? []).forEach((registry) => this.addRegistry(registry));
+    (p.promotions ?? []).forEach((promotion) => this.addPromotion(promotion));
 
     // Which drift monitor reports a model's quality is only known once everything was added.
     // The one check that must wait for synth: a drift monitor may be added after the service.
@@ -288,6 +292,21 @@ export class PrometheusAlerts extends Construct {
     const where = this.checkSubject('registry', registry);
     return this.addRule(`Registry.${registry.namespace}.${registry.name}`, registry.namespace, registry.name, `registry ${where}`,
       [registryGroup(registry, this.annotator(), this.alertLabels)]);
+  }
+
+  /**
+   * ModelPromotionFailed for each model of a promotion relay (its last promotion failed: CI
+   * past its retries, a refused rollout, a stopped canary) and ModelPromotionWebhookUnregistered
+   * (the relay is down or has not registered its webhook: promotions go unseen). Returns the PrometheusRule.
+   */
+  public addPromotion(promotion: IModelPromotion): PrometheusRule {
+    const where = this.checkSubject('promotion relay', promotion);
+    const models = promotion.promotedModels;
+    if (!Array.isArray(models) || models.length === 0) {
+      throw invalidProp(KIND, this, `promotedModels of promotion relay ${where}`, models, 'is empty', 'pass the ModelPromotion itself, which lists its models');
+    }
+    return this.addRule(`Promotion.${promotion.namespace}.${promotion.name}`, promotion.namespace, promotion.name, `promotion relay ${where}`,
+      [promotionGroup(promotion, this.annotator(), this.alertLabels)]);
   }
 
   private checkSubject(what: string, subject: { name: string; namespace: string } | undefined): string {
@@ -702,6 +721,34 @@ function registryGroup(registry: IMonitoredRegistry, annotate: Annotator, alertL
         `Model registry ${where} is down`,
         `No target of the model registry ${where} (Service ${registry.name}) has been up for 5 minutes: model servers that start now cannot load their model, and training runs cannot log or register models.`),
     }],
+  };
+}
+
+function promotionGroup(promotion: IModelPromotion, annotate: Annotator, alertLabels: Record<string, string>): Group {
+  const where = `${promotion.namespace}/${promotion.name}`;
+  const job = { job: promotion.name, namespace: promotion.namespace };
+  const up = `up{${matchers(job)}}`;
+  return {
+    name: `${where}/promotion`,
+    rules: [
+      ...promotion.promotedModels.map((model): Rule => ({
+        alert: 'ModelPromotionFailed',
+        expr: `max by (namespace, model) (${P.failed}{${matchers({ ...job, model })}}) > 0`,
+        labels: { severity: 'warning', namespace: promotion.namespace, model, ...alertLabels },
+        annotations: annotate('ModelPromotionFailed',
+          `Promotion of ${model} failed`,
+          `The last promotion of ${model} by the relay ${where} failed, so the version its alias points to is not deployed: the CI delivery failed past its retries, the apiserver refused the rollout, or the canary was stopped and scaled to zero. The relay's log (event promotion_failed) and, for a rollout, the Deployment's events say why.`),
+      })),
+      {
+        alert: 'ModelPromotionWebhookUnregistered',
+        expr: `max by (namespace, job) (${P.webhookRegistered}{${matchers(job)}}) == 0\nor\nabsent(${up} == 1)`,
+        for: '15m',
+        labels: { severity: 'warning', namespace: promotion.namespace, ...alertLabels },
+        annotations: annotate('ModelPromotionWebhookUnregistered',
+          `Promotion relay ${where} is not receiving promotions`,
+          `For 15 minutes the promotion relay ${where} has been down or has not registered its webhook in MLflow: alias changes of ${promotion.promotedModels.join(', ')} deploy nothing.`),
+      },
+    ],
   };
 }
 

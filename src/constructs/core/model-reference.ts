@@ -9,6 +9,22 @@ export interface IModelRegistry {
 
   /** A reference to a registered model in this registry. */
   model(name: string, options?: ModelVersionSelector): ModelReference;
+
+  /**
+   * How the registry delivers webhooks into the cluster, when it is set up to (ModelRegistry
+   * `webhooks`); undefined for a registry that is not, or that this stack does not know.
+   */
+  readonly webhookDelivery?: RegistryWebhookDelivery;
+}
+
+/** What a webhook receiver (a promotion relay) needs to know of the registry that calls it. */
+export interface RegistryWebhookDelivery {
+  /** Namespace of the registry's server pods. */
+  readonly namespace: string;
+  /** Labels of the registry's server pods, which the receiver's NetworkPolicy admits. */
+  readonly podLabels: Readonly<Record<string, string>>;
+  /** Namespaces whose promotion relays the registry may deliver to (and its egress policy admits). */
+  readonly receiverNamespaces: readonly string[];
 }
 
 /** Which version of a registered model to use: exactly one of `alias` or `version`. */

@@ -5,11 +5,12 @@ import { ArtifactStore, ArtifactStoreBinding } from './artifact-store';
 import { PostgresDatabase } from './postgres';
 import { BACKEND_STORE_URI_ENV, RegistryDatabase, RegistryDatabaseBinding } from './registry-database';
 import { ServiceMonitor } from '../../imports/monitoring.coreos.com';
+import { PROMOTION_RELAY_COMPONENT } from '../../contract';
 import { Images } from '../core/images';
-import { addIngressPolicy, componentPeer, NetworkPeer, openEgressReason, prometheusPeer, requireIngressClients, requirePeers } from '../core/network-policy';
+import { addIngressPolicy, componentPeer, NetworkPeer, networkPoliciesEnabled, openEgressReason, prometheusPeer, requireIngressClients, requirePeers } from '../core/network-policy';
 import { annotateScannerExceptions, ScannerException } from '../core/scanner-annotations';
 import * as k8s from '../core/k8s';
-import { IModelRegistry, ModelReference, ModelVersionSelector } from '../core/model-reference';
+import { IModelRegistry, ModelReference, ModelVersionSelector, RegistryWebhookDelivery } from '../core/model-reference';
 import { requireMebibytes, requireSecretRef, requireSeconds } from '../core/prop-checks';
 import { Cpu } from '../core/quantities';
 import { DEFAULT_USER_ID, restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../core/security';
@@ -73,6 +74,31 @@ export interface ModelRegistryProps extends ResourceProps, EnvProps, PodProps, I
    * servers in other namespaces. @default []
    */
   readonly allowedClients?: NetworkPeer[];
+  /**
+   * Deliver MLflow webhooks to promotion relays (ModelPromotion) in the cluster: MLflow's SSRF
+   * check refuses private addresses, so this turns it off and puts an egress NetworkPolicy in
+   * its place (docs/promotion.md, "The registry's side").
+   * @default - webhooks reach public addresses only
+   */
+  readonly webhooks?: RegistryWebhookProps;
+}
+
+/** ModelRegistry `webhooks`: what lets the registry call promotion relays inside the cluster. */
+export interface RegistryWebhookProps {
+  /**
+   * Secret key with the Fernet key (32 bytes, URL-safe base64: `python -c "from cryptography.fernet
+   * import Fernet; print(Fernet.generate_key().decode())"`) MLflow encrypts webhook secrets with.
+   * Without it every replica and every restart invents its own, and deliveries fail on the others.
+   */
+  readonly encryptionKey: SecretKeySelector;
+  /** Namespaces whose promotion relays the registry may deliver to. @default - the registry's own */
+  readonly receiverNamespaces?: string[];
+  /**
+   * Private CIDRs the registry must still reach once its egress is limited: a managed
+   * PostgreSQL or an S3 endpoint inside the VPC (public addresses, DNS, the in-cluster
+   * PostgreSQL and the relays are always allowed). @default []
+   */
+  readonly privateEgressCidrs?: string[];
 }
 
 /** Permission of the basic-auth app on resources a user did not create. */
@@ -105,6 +131,10 @@ const AUTH_CONFIG_MOUNT = '/etc/mlflow/auth';
 const AUTH_CONFIG_FILE = 'basic_auth.ini';
 const AUTH_SECRET_KEY_ENV = 'MLFLOW_FLASK_SERVER_SECRET_KEY';
 const ADMIN_PASSWORD_ENV = 'MLFLOW_AUTH_ADMIN_PASSWORD';
+const WEBHOOK_ENCRYPTION_KEY_ENV = 'MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY';
+/** Private, shared, loopback and link-local ranges (RFC 1918, 6598, 3927): where SSRF goes. */
+const PRIVATE_V4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8'];
+const PRIVATE_V6 = ['fc00::/7', 'fe80::/10', '::1/128'];
 /** Annotation carrying the SHA-256 of the basic-auth config; a change rolls the pods. */
 export const AUTH_CONFIG_HASH_ANNOTATION = 'mlops-constructs.io/auth-config-sha256';
 /** PostgreSQL advisory lock key the migrations take; any constant shared by all replicas works. */
@@ -197,6 +227,8 @@ export class ModelRegistry extends Construct implements IModelRegistry {
   public readonly serviceMonitor: ServiceMonitor;
   /** The in-cluster PostgreSQL, with `RegistryDatabase.inCluster`. */
   public readonly postgres?: PostgresDatabase;
+  /** Where the registry delivers webhooks, with `webhooks`. */
+  public readonly webhookDelivery?: RegistryWebhookDelivery;
 
   constructor(scope: Construct, id: string, props: ModelRegistryProps) {
     super(scope, id);
@@ -239,6 +271,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     const cors = this.checkCors(p);
     const env = this.baseEnv(database, artifacts);
     const auth = this.checkBasicAuth(p, database, env);
+    const webhooks = this.checkWebhooks(p, env);
     env.addProps(p);
     const scrape = requireScrape(KIND, this, p);
     requireIngressClients(KIND, this, ingress?.ingressHost, p.allowedClients);
@@ -253,10 +286,16 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     this.serviceMonitor = this.addServiceMonitor(c, meta);
     if (ingress) addIngress(this, meta, ingress);
     // MLflow without basicAuth lets any caller move an alias, which model servers then load.
+    // Promotion relays register their webhook and resolve aliases here.
+    const relays = (webhooks?.receiverNamespaces ?? []).map((ns) => componentPeer(PROMOTION_RELAY_COMPONENT, ns === this.namespace ? undefined : ns));
     addIngressPolicy(this, meta, this.selectorLabels, () => [
-      { from: [componentPeer('model-server'), componentPeer('drift-check'), ...clients], ports: ['http'] },
+      { from: [componentPeer('model-server'), componentPeer('drift-check'), ...relays, ...clients], ports: ['http'] },
       { from: [prometheusPeer(this)], ports: ['http'] },
     ]);
+    if (webhooks) {
+      this.webhookDelivery = { namespace: this.namespace, podLabels: { ...this.selectorLabels }, receiverNamespaces: webhooks.receiverNamespaces };
+      this.addWebhookEgressPolicy(meta, webhooks);
+    }
     claimObjectNames(KIND, this);
   }
 
@@ -385,6 +424,53 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     return { config, metricsSecretName };
   }
 
+  /**
+   * With webhooks: MLflow may connect to private addresses (MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS)
+   * over plain http (the relay's Service; the body is HMAC-signed), and every replica encrypts
+   * webhook secrets with the one key of the Secret.
+   */
+  private checkWebhooks(p: ModelRegistryProps, env: EnvBuilder): { receiverNamespaces: string[]; cidrs: string[] } | undefined {
+    const w = p.webhooks;
+    if (w === undefined) return undefined;
+    if (w === null || typeof w !== 'object') throw this.fail('webhooks', w, 'is not an object', 'pass { encryptionKey: { secretName, key } }');
+    const key = requireSecretRef(KIND, this, 'webhooks.encryptionKey', w.encryptionKey);
+    const receiverNamespaces = uniq((w.receiverNamespaces ?? [this.namespace]).map((ns, i) => requireDnsLabel(KIND, this, `webhooks.receiverNamespaces[${i}]`, ns)));
+    if (receiverNamespaces.length === 0) throw this.fail('webhooks.receiverNamespaces', [], 'is empty', 'name at least one namespace, or leave it unset for the registry\'s own');
+    const cidrs = (w.privateEgressCidrs ?? []).map((c, i) => {
+      if (typeof c !== 'string' || !/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$|^[0-9a-fA-F:]+\/\d{1,3}$/.test(c)) {
+        throw this.fail(`webhooks.privateEgressCidrs[${i}]`, c, 'is not a CIDR', 'use e.g. "10.20.0.0/16"');
+      }
+      return c;
+    });
+    env.reserve({ name: 'MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS', value: 'true' }, 'webhooks');
+    env.reserve({ name: 'MLFLOW_WEBHOOK_ALLOWED_SCHEMES', value: 'http,https' }, 'webhooks');
+    env.reserve({ name: WEBHOOK_ENCRYPTION_KEY_ENV, valueFrom: { secretKeyRef: secretKeyRef(key) } }, 'webhooks');
+    return { receiverNamespaces, cidrs };
+  }
+
+  /**
+   * What replaces MLflow's SSRF check: the server pods may open connections to DNS, the
+   * promotion relays, the in-cluster PostgreSQL, the CIDRs given, and public addresses only
+   * (the artifact store and a managed database outside the VPC), never to other private or
+   * link-local ones (cloud metadata, the apiserver, other pods).
+   */
+  private addWebhookEgressPolicy(meta: ObjectMeta, w: { receiverNamespaces: string[]; cidrs: string[] }): void {
+    if (!networkPoliciesEnabled(this)) return;
+    const port = (n: number | string, protocol = 'TCP') => ({ protocol, port: typeof n === 'number' ? k8s.IntOrString.fromNumber(n) : k8s.IntOrString.fromString(n) });
+    const egress: k8s.NetworkPolicyEgressRule[] = [
+      { ports: [port(53, 'UDP'), port(53)] },
+      { to: w.receiverNamespaces.map((ns) => componentPeer(PROMOTION_RELAY_COMPONENT, ns)), ports: [port('http')] },
+      { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: PRIVATE_V4 } }, { ipBlock: { cidr: '::/0', except: PRIVATE_V6 } }, ...w.cidrs.map((cidr) => ({ ipBlock: { cidr } }))] },
+    ];
+    if (this.postgres) {
+      egress.push({ to: [{ podSelector: { matchLabels: workloadLabels(this.postgres.service.name, 'database').selector } }], ports: [port(this.postgres.port)] });
+    }
+    new k8s.KubeNetworkPolicy(this, 'WebhookEgressPolicy', {
+      metadata: { name: `${this.name}-egress`, namespace: meta.namespace, labels: meta.labels },
+      spec: { podSelector: { matchLabels: { ...this.selectorLabels } }, policyTypes: ['Egress'], egress },
+    });
+  }
+
   // ---- build and emit ---------------------------------------------------------------------
 
   /** The migration initContainer and the server, with their volumes (and the auth ConfigMap). */
@@ -433,7 +519,7 @@ export class ModelRegistry extends Construct implements IModelRegistry {
     const health = { path: '/health', port: k8s.IntOrString.fromString('http') };
     const env = c.env.list;
     // The migration needs neither the session key nor the admin password.
-    const migrateEnv = env.filter((e) => e.name !== AUTH_SECRET_KEY_ENV && e.name !== ADMIN_PASSWORD_ENV);
+    const migrateEnv = env.filter((e) => e.name !== AUTH_SECRET_KEY_ENV && e.name !== ADMIN_PASSWORD_ENV && e.name !== WEBHOOK_ENCRYPTION_KEY_ENV);
     const migrate: k8s.Container = {
       name: MIGRATE_CONTAINER,
       image: c.image,
