@@ -82,7 +82,7 @@ describe('PrometheusAlerts', () => {
     expect(() => stack({}, { inferenceLogDropShare: 1 })).toThrow(/inferenceLogDropShare \(1\) is not a share between 0 and 1 \(exclusive\)/);
   });
 
-  test('synthesizes one PrometheusRule per service, drift monitor and registry with every contract alert', () => {
+  test('synthesizes one PrometheusRule per service, drift monitor, registry and promotion relay with every contract alert', () => {
     // GIVEN the reference stack's model (with its inference log), its hourly drift check, the registry and an SLO
     const { chart } = stack({
       ...OBJECTIVES,
@@ -91,6 +91,7 @@ describe('PrometheusAlerts', () => {
     }, {
       driftMonitors: [hourlyDrift()],
       registries: [{ name: 'mlflow', namespace: 'mlops' }],
+      promotions: [{ name: 'promotion', namespace: 'mlops', promotedModels: ['fraud-detector'] }],
       availabilityObjective: 0.999,
     });
     // WHEN
@@ -98,7 +99,7 @@ describe('PrometheusAlerts', () => {
     const rules = objects.filter((o) => o.kind === 'PrometheusRule');
     // THEN
     expect(rules.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
-      'mlops/fraud-detector-alerts', 'mlops/fraud-detector-drift-alerts', 'mlops/mlflow-alerts',
+      'mlops/fraud-detector-alerts', 'mlops/fraud-detector-drift-alerts', 'mlops/mlflow-alerts', 'mlops/promotion-alerts',
     ]);
     expect(only(rules, 'PrometheusRule', 'fraud-detector-alerts').spec.groups.map((g: any) => g.name))
       .toEqual(['mlops/fraud-detector/serving', 'mlops/fraud-detector/inference-log', 'mlops/fraud-detector/shadow', 'mlops/fraud-detector/quality', 'mlops/fraud-detector/slo']);

@@ -8,7 +8,7 @@ import { newChart, synth } from '../support/synth-helpers';
 /**
  * The stack the promtool suites test: fraud-detector as in the reference stack (p99 0.5 s,
  * 5 % errors, accuracy floor 0.9, inference log, shadow challenger) plus a 99.9 % availability SLO, its hourly drift check
- * and the `mlflow` registry. The suites name the rule files this writes
+ * the `mlflow` registry and the promotion relay `promotion`. The suites name the rule files this writes
  * (`<PrometheusRule name>.yaml`), so they always test the synthesized rules.
  */
 export function fixtureRules(): any[] {
@@ -40,6 +40,7 @@ export function fixtureRules(): any[] {
     modelServices: [service],
     driftMonitors: [drift],
     registries: [{ name: 'mlflow', namespace: 'mlops' }],
+    promotions: [{ name: 'promotion', namespace: 'mlops', promotedModels: ['fraud-detector'] }],
     availabilityObjective: 0.999,
   });
   return synth(chart).filter((o) => o.kind === 'PrometheusRule');
