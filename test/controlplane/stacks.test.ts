@@ -15,6 +15,9 @@ import {
   sharedOwnership, SynthesizedStack,
 } from './stack-checks';
 
+/** A Deployment's ReplicaSets are `<name>-<pod-template-hash>`; another Deployment may be named `<name>-shadow`. */
+const ownReplicaSet = (deployment: string) => new RegExp(`^${deployment.replace(/[.]/g, '\\.')}-[a-z0-9]+$`);
+
 interface StackCase {
   readonly title: string;
   readonly namespace: string;
@@ -25,7 +28,7 @@ interface StackCase {
 }
 
 const CASES: StackCase[] = [
-  { title: 'the reference stack', namespace: 'mlops', externalSecrets: ['mlflow-postgres', 'drift-data-s3'] },
+  { title: 'the reference stack', namespace: 'mlops', externalSecrets: ['mlflow-postgres', 'drift-data-s3', 'inference-log-s3'] },
   {
     title: 'a stack with every option',
     namespace: FULL_OPTIONS_NAMESPACE,
@@ -120,7 +123,7 @@ describe.each(CASES)('$title on a real apiserver', ({ namespace, app, externalSe
       const out: string[] = [];
       for (const d of byKind(live, 'Deployment').filter((o) => deployments.some((m) => m.metadata.name === o.metadata.name))) {
         const want = expectedReplicas(d, live);
-        const have = byKind(live, 'Pod').filter((p) => p.metadata.ownerReferences?.some((r: any) => r.kind === 'ReplicaSet' && r.name.startsWith(`${d.metadata.name}-`))).length;
+        const have = byKind(live, 'Pod').filter((p) => p.metadata.ownerReferences?.some((r: any) => r.kind === 'ReplicaSet' && ownReplicaSet(d.metadata.name).test(r.name))).length;
         if (have !== want) out.push(`Deployment ${d.metadata.name}: ${have} of ${want} Pods`);
       }
       for (const s of statefulSets) {
