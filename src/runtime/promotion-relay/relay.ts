@@ -224,7 +224,11 @@ export async function startRelay(config: RelayConfig, deps: RelayDeps): Promise<
     },
     async close() {
       closed = true;
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive connections would hold close() open until they time out.
+        server.closeIdleConnections();
+      });
     },
   };
 }
