@@ -1,0 +1,56 @@
+import { LABELS, SHADOW_METRICS, SHADOW_OUTCOMES } from '../../../contract';
+import { familyHeader, sampleLine } from '../../shared/prometheus-text';
+
+const { comparisonsTotal, skippedTotal, absDifferenceSum, absDifferenceCount } = SHADOW_METRICS;
+
+export type ShadowOutcome = (typeof SHADOW_OUTCOMES)[keyof typeof SHADOW_OUTCOMES];
+
+const OUTCOMES: readonly ShadowOutcome[] = Object.values(SHADOW_OUTCOMES);
+
+/**
+ * The shadow's metrics (SHADOW_METRICS in src/contract.ts) on the champion's proxy, in the
+ * text format it appends to its /metrics. Every outcome is exported from the start at 0, so
+ * the alerts' ratios see the first failure instead of a series that appears.
+ */
+export class ShadowMetrics {
+  private readonly comparisons = new Map<ShadowOutcome, number>(OUTCOMES.map((o) => [o, 0]));
+  private skipped = 0;
+  private differenceSum = 0;
+  private differenceCount = 0;
+
+  constructor(private readonly modelName: string) {}
+
+  countComparison(outcome: ShadowOutcome): void {
+    this.comparisons.set(outcome, this.comparisons.get(outcome)! + 1);
+  }
+
+  countSkipped(): void {
+    this.skipped += 1;
+  }
+
+  addDifferences(sum: number, count: number): void {
+    this.differenceSum += sum;
+    this.differenceCount += count;
+  }
+
+  /** The comparisons counted with `outcome` so far. */
+  comparisonsOf(outcome: ShadowOutcome): number {
+    return this.comparisons.get(outcome)!;
+  }
+
+  render(): string {
+    const model = { [LABELS.model]: this.modelName };
+    const lines: string[] = familyHeader(comparisonsTotal, 'counter',
+      'Requests mirrored to the shadow challenger, by how its answer compared with the champion\'s: agree, disagree, challenger_failed, incomparable.');
+    for (const outcome of OUTCOMES) lines.push(sampleLine(comparisonsTotal, { ...model, [LABELS.outcome]: outcome }, this.comparisons.get(outcome)!));
+    lines.push(
+      ...familyHeader(skippedTotal, 'counter', 'Requests sampled for the shadow but not mirrored, because too many mirrored requests were in flight.'),
+      sampleLine(skippedTotal, model, this.skipped),
+      ...familyHeader(absDifferenceSum, 'counter', 'Sum of |champion - challenger| over the compared numeric predictions (with a tolerance).'),
+      sampleLine(absDifferenceSum, model, this.differenceSum),
+      ...familyHeader(absDifferenceCount, 'counter', 'Numeric predictions compared into the absolute-difference sum.'),
+      sampleLine(absDifferenceCount, model, this.differenceCount),
+    );
+    return lines.join('\n') + '\n';
+  }
+}
