@@ -1,6 +1,6 @@
 import * as fc from 'fast-check';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { type Bodies, type ExtractOptions, extractRows, recordLines, valueAt } from '../../../src/runtime/metrics-proxy/inference-log/extract';
+import { type Bodies, type ExtractOptions, extractRows, readPredictionsOf, recordLines, valueAt } from '../../../src/runtime/metrics-proxy/inference-log/extract';
 
 const OPTIONS: ExtractOptions = { maxDecodedBytes: 1024 * 1024 };
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -204,6 +204,65 @@ describe('extractRows: compressed bodies', () => {
   });
 });
 
+describe('extractRows: the shadow challenger\'s answer', () => {
+  const request = { inputs: [{ a: 1 }, { a: 2 }] };
+
+  test('joins its predictions as challenger_prediction, next to the champion\'s', () => {
+    // GIVEN a mirrored two-row request both models answered
+    const extraction = extractRows(bodies(request, { predictions: [0, 1] }, { challenger: { code: 200, body: json({ predictions: [0, 0] }) } }), OPTIONS);
+    // THEN
+    expect(extraction).toEqual({ rows: [{ a: 1, prediction: 0, challenger_prediction: 0 }, { a: 2, prediction: 1, challenger_prediction: 0 }], unparsed: [] });
+  });
+
+  test.each([
+    ['lists', [[0.1, 0.9], [0.8, 0.2]], { challenger_prediction_0: 0.1, challenger_prediction_1: 0.9 }],
+    ['objects', [{ label: 'fraud', score: 0.9 }, { label: 'ok', score: 0.2 }], { challenger_prediction_label: 'fraud', challenger_prediction_score: 0.9 }],
+    ['columns', { label: ['fraud', 'ok'], score: [0.9, 0.2] }, { challenger_prediction_label: 'fraud', challenger_prediction_score: 0.9 }],
+  ])('names several outputs of %s challenger_prediction_<i|key>, as the champion\'s', (_name, predictions, first) => {
+    const extraction = extractRows(bodies(request, { predictions: [0, 1] }, { challenger: { code: 200, body: json({ predictions }) } }), OPTIONS);
+    expect(extraction.rows[0]).toEqual({ a: 1, prediction: 0, ...first });
+  });
+
+  test('reads its answer at the response path and decompresses it', () => {
+    const extraction = extractRows(bodies({ data: { rows: [[1]] } }, { result: { scores: [0.5] } }, {
+      challenger: { code: 200, body: gzipSync(json({ result: { scores: [0.25] } })), contentEncoding: 'gzip' },
+    }), { ...OPTIONS, requestPath: 'data.rows', responsePath: 'result.scores' });
+    expect(extraction.rows).toEqual([{ 0: 1, prediction: 0.5, challenger_prediction: 0.25 }]);
+  });
+
+  test('joins it also when the champion failed, or only its predictions were read', () => {
+    expect(extractRows(bodies(request, { error: 'x' }, { code: 500, challenger: { code: 200, body: json({ predictions: [1, 1] }) } }), OPTIONS).rows)
+      .toEqual([{ a: 1, challenger_prediction: 1 }, { a: 2, challenger_prediction: 1 }]);
+    expect(extractRows(bodies(Buffer.from('x'), { predictions: [0] }, { challenger: { code: 200, body: json({ predictions: [1] }) } }), OPTIONS))
+      .toEqual({ rows: [{ prediction: 0, challenger_prediction: 1 }], unparsed: ['request'] });
+  });
+
+  test.each([
+    ['an error status', { code: 500, body: json({ predictions: [1, 1] }) }],
+    ['no answer', { code: 0, body: undefined }],
+    ['an unreadable body', { code: 200, body: Buffer.from('<html>') }],
+    ['another row count', { code: 200, body: json({ predictions: [1] }) }],
+  ])('leaves its columns out on %s, nothing unparsed', (_name, challenger) => {
+    expect(extractRows(bodies(request, { predictions: [0, 1] }, { challenger }), OPTIONS))
+      .toEqual({ rows: [{ a: 1, prediction: 0 }, { a: 2, prediction: 1 }], unparsed: [] });
+  });
+});
+
+describe('readPredictionsOf', () => {
+  test('reads one response body under the column it is given', () => {
+    expect(readPredictionsOf(json({ predictions: [1, 0] }), OPTIONS)).toEqual([{ prediction: 1 }, { prediction: 0 }]);
+    expect(readPredictionsOf(json([[1, 2]]), { ...OPTIONS, column: 'challenger_prediction' })).toEqual([{ challenger_prediction_0: 1, challenger_prediction_1: 2 }]);
+    expect(readPredictionsOf(deflateSync(json({ out: [3] })), { ...OPTIONS, responsePath: 'out', contentEncoding: 'deflate' })).toEqual([{ prediction: 3 }]);
+  });
+
+  test('is undefined for an absent, unreadable or unknown body', () => {
+    expect(readPredictionsOf(undefined, OPTIONS)).toBeUndefined();
+    expect(readPredictionsOf(Buffer.from('{'), OPTIONS)).toBeUndefined();
+    expect(readPredictionsOf(json({ outputs: [1] }), OPTIONS)).toBeUndefined();
+    expect(readPredictionsOf(json({ predictions: [1] }), { ...OPTIONS, contentEncoding: 'zstd' })).toBeUndefined();
+  });
+});
+
 describe('recordLines', () => {
   const meta = { timestamp: '2024-05-31T12:34:56.789Z', model: 'fraud-detector', version: '3', code: 200, latencySeconds: 0.01234567891, requestId: 'r-1' };
 
@@ -231,6 +290,16 @@ describe('recordLines', () => {
     const [line] = recordLines({ rows: [{ _code: 'client value', _model: 'x', amount: 1 }], unparsed: [] }, meta);
     expect(JSON.parse(line)).toEqual(expect.objectContaining({ _code: 200, _model: 'fraud-detector', amount: 1 }));
   });
+
+  test('writes the challenger\'s code after the latency when the request was mirrored, and not otherwise', () => {
+    // GIVEN a mirrored request the challenger did not answer, and one it answered
+    const [failed] = recordLines({ rows: [{ a: 1, prediction: 0 }], unparsed: [] }, { ...meta, challengerCode: 0 });
+    const [answered] = recordLines({ rows: [{ a: 1, prediction: 0, challenger_prediction: 1, _challenger_code: 'feature' }], unparsed: ['response'] }, { ...meta, challengerCode: 200 });
+    // THEN
+    expect(failed).toBe('{"_timestamp":"2024-05-31T12:34:56.789Z","_model":"fraud-detector","_version":"3","_request_id":"r-1","_code":200,"_latency_seconds":0.012346,"_challenger_code":0,"a":1,"prediction":0}');
+    expect(JSON.parse(answered)).toEqual(expect.objectContaining({ _challenger_code: 200, _unparsed: 'response', challenger_prediction: 1 }));
+    expect(recordLines({ rows: [{ a: 1 }], unparsed: [] }, meta)[0]).not.toContain('_challenger_code');
+  });
 });
 
 describe('extractRows and recordLines never throw', () => {
@@ -240,6 +309,15 @@ describe('extractRows and recordLines never throw', () => {
     fc.assert(fc.property(fc.jsonValue(), fc.jsonValue(), fc.integer({ min: 100, max: 599 }), (request, response, code) => {
       const lines = recordLines(extractRows(bodies(request, response, { code }), OPTIONS), { ...meta, code });
       for (const line of lines) expect(JSON.parse(line)).toEqual(expect.objectContaining({ _model: 'm', _code: code }));
+    }));
+  });
+
+  test('on any JSON in a challenger\'s answer, its columns never overwriting the meta columns', () => {
+    fc.assert(fc.property(fc.jsonValue(), fc.jsonValue(), fc.jsonValue(), fc.constantFrom(0, 200, 500), (request, response, answer, challengerCode) => {
+      const extraction = extractRows(bodies(request, response, { challenger: { code: challengerCode, body: json(answer) } }), OPTIONS);
+      for (const line of recordLines(extraction, { ...meta, challengerCode })) {
+        expect(JSON.parse(line)).toEqual(expect.objectContaining({ _model: 'm', _code: 200, _challenger_code: challengerCode }));
+      }
     }));
   });
 

@@ -103,6 +103,30 @@ describe('createInferenceLog', () => {
     expect(log.maxBodyBytes).toBe(1024 * 1024);
   });
 
+  test('joins the shadow challenger\'s answer to the records of a mirrored request', async () => {
+    // GIVEN a mirrored request the challenger answered, one it failed, and one not mirrored
+    const { log } = start();
+    log.record(capture({ inputs: [{ a: 1 }, { a: 2 }] }, { predictions: [0.5, 0.7] }, { requestId: 'both', challenger: { code: 200, body: json({ predictions: [0.5, 0.9] }) } }));
+    log.record(capture({ inputs: [{ a: 3 }] }, { predictions: [0.1] }, { requestId: 'failed', challenger: { code: 0, body: undefined } }));
+    log.record(capture({ inputs: [{ a: 4 }] }, { predictions: [0.2] }, { requestId: 'alone' }));
+    // WHEN
+    await log.close(5000);
+    // THEN
+    const [object] = [...s3.objects.values()];
+    const records = gunzipSync(object.body).toString().trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(records.map((r) => [r._request_id, r.a, r.prediction, r._challenger_code, r.challenger_prediction])).toEqual([
+      ['both', 1, 0.5, 200, 0.5],
+      ['both', 2, 0.7, 200, 0.9],
+      ['failed', 3, 0.1, 0, undefined],
+      ['alone', 4, 0.2, undefined, undefined],
+    ]);
+  });
+
+  test('samples with a draw it is given, the one the shadow samples with', () => {
+    const { log } = start({ MLOPS_INFERENCE_LOG_SAMPLE_RATIO: '0.25' }, () => 0.9);
+    expect([0.1, 0.25, 0.2499].map((u) => log.sample(u))).toEqual([true, false, true]);
+  });
+
   test('record only queues: the bodies are parsed on a later turn of the event loop', async () => {
     const { log, metric } = start();
     log.record(capture({ inputs: [[1], [2]] }, { predictions: [0, 1] }));

@@ -22,6 +22,13 @@ describe('Sampler', () => {
     expect([1, 2, 3, 4, 5].map(() => sampler.sample())).toEqual([true, false, true, false, true]);
   });
 
+  test('decides with a draw it is given instead of its own, so two samplers can share one', () => {
+    const random = jest.fn(() => 0.5);
+    const sampler = new Sampler(0.1, random);
+    expect([0.05, 0.1, 0.0999].map((u) => sampler.sample(u))).toEqual([true, false, true]);
+    expect(random).not.toHaveBeenCalled();
+  });
+
   test('0 never and 1 always samples, without drawing', () => {
     const random = jest.fn(() => 0.5);
     expect(new Sampler(0, random).sample()).toBe(false);

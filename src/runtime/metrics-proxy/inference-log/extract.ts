@@ -27,6 +27,8 @@ import { INFERENCE_LOG_COLUMNS } from '../../../contract';
  * of one value, the (n, 1) output of many regressors, give `prediction`), of objects
  * (`prediction_<key>`), an object of column -> list (`prediction_<key>`), or one scalar for a
  * one-row request. Responses other than 2xx are not read: they carry an error, not predictions.
+ * A shadow challenger's answer is read the same way, its columns named `challenger_prediction`
+ * (`challenger_prediction_<i|key>`), and the shadow compares the two with `readPredictionsOf`.
  */
 
 export type Part = 'request' | 'response';
@@ -52,6 +54,21 @@ export interface Bodies {
   readonly requestContentEncoding?: string;
   /** Response Content-Encoding (gzip, deflate and br are decompressed). */
   readonly responseContentEncoding?: string;
+  /**
+   * The shadow challenger's answer to the same request, when it was mirrored: its predictions
+   * are joined to the rows as `challenger_prediction` (or `challenger_prediction_<i|key>`).
+   */
+  readonly challenger?: ChallengerBodies;
+}
+
+/** What the shadow challenger answered to a mirrored request. */
+export interface ChallengerBodies {
+  /** Its HTTP status; 0 when it did not answer (timeout, no connection). Only a 2xx is read for predictions. */
+  readonly code: number;
+  /** Its response body; undefined when there was none or it was larger than the capture limit. */
+  readonly body: Buffer | undefined;
+  /** Its Content-Encoding (gzip, deflate and br are decompressed). */
+  readonly contentEncoding?: string;
 }
 
 export interface ExtractOptions {
@@ -63,11 +80,24 @@ export interface ExtractOptions {
   readonly maxDecodedBytes: number;
 }
 
-/** The rows of one request and its response. Never throws. */
+/**
+ * The rows of one request and its response, with the challenger's predictions joined when it
+ * answered predictions for as many rows (else the rows have none of its columns). Never throws.
+ */
 export function extractRows(bodies: Bodies, options: ExtractOptions): Extraction {
+  const extraction = championRows(bodies, options);
+  const challenger = bodies.challenger;
+  if (challenger === undefined || !isSuccess(challenger.code)) return extraction;
+  const predictions = readPredictionsOf(challenger.body, { ...options, contentEncoding: challenger.contentEncoding, column: CHALLENGER_PREDICTION });
+  if (predictions === undefined || predictions.length !== extraction.rows.length) return extraction;
+  extraction.rows.forEach((row, i) => Object.assign(row, predictions[i]));
+  return extraction;
+}
+
+function championRows(bodies: Bodies, options: ExtractOptions): Extraction {
   const features = readFeatures(bodies, options);
-  const answered = bodies.code >= 200 && bodies.code < 300;
-  const predictions = answered ? readPredictions(bodies, options) : undefined;
+  const answered = isSuccess(bodies.code);
+  const predictions = answered ? readPredictionsOf(bodies.responseBody, { ...options, contentEncoding: bodies.responseContentEncoding }) : undefined;
 
   if (features !== undefined) {
     if (!answered) return { rows: features, unparsed: [] };
@@ -82,6 +112,7 @@ export function extractRows(bodies: Bodies, options: ExtractOptions): Extraction
 const META = new Set<string>([
   INFERENCE_LOG_COLUMNS.timestamp, INFERENCE_LOG_COLUMNS.model, INFERENCE_LOG_COLUMNS.version, INFERENCE_LOG_COLUMNS.code,
   INFERENCE_LOG_COLUMNS.latencySeconds, INFERENCE_LOG_COLUMNS.requestId, INFERENCE_LOG_COLUMNS.unparsed,
+  INFERENCE_LOG_COLUMNS.challengerCode,
 ]);
 
 /** The meta columns of one request's records (INFERENCE_LOG_COLUMNS). */
@@ -94,6 +125,8 @@ export interface RecordMeta {
   readonly latencySeconds: number;
   /** Shared by the rows of one request. */
   readonly requestId: string;
+  /** The challenger's HTTP code (0: no answer), when the request was mirrored; unset writes no `_challenger_code`. */
+  readonly challengerCode?: number;
 }
 
 /**
@@ -113,6 +146,7 @@ export function recordLines(extraction: Extraction, meta: RecordMeta): string[] 
     // Microseconds: more digits are noise of the clock and cost bytes on every line.
     [INFERENCE_LOG_COLUMNS.latencySeconds]: Math.round(meta.latencySeconds * 1e6) / 1e6,
   };
+  if (meta.challengerCode !== undefined) head[INFERENCE_LOG_COLUMNS.challengerCode] = meta.challengerCode;
   if (extraction.unparsed.length > 0) head[INFERENCE_LOG_COLUMNS.unparsed] = extraction.unparsed[0];
   // Written by hand rather than JSON.stringify of one object per row: the meta columns are
   // serialized once per request, and stay first (an object would put keys like "0" first).
@@ -219,29 +253,48 @@ function put(row: Row, key: string, value: unknown): void {
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-function readPredictions(bodies: Bodies, options: ExtractOptions): Row[] | undefined {
-  const text = decode(bodies.responseBody, bodies.responseContentEncoding, options.maxDecodedBytes);
+/** How `readPredictionsOf` reads a response body. */
+export interface PredictionOptions {
+  /** Dotted path to the predictions (custom runtime); unset reads MLflow's formats. */
+  readonly responsePath?: string;
+  /** Decompressed bodies larger than this are not read. */
+  readonly maxDecodedBytes: number;
+  /** The body's Content-Encoding (gzip, deflate and br are decompressed). */
+  readonly contentEncoding?: string;
+  /** The column the predictions go under (`<column>` or `<column>_<i|key>`). @default INFERENCE_LOG_COLUMNS.prediction */
+  readonly column?: string;
+}
+
+/**
+ * The predictions of one response body, one row each (the shapes in this file's header), or
+ * undefined when the body is absent, compressed in an unknown way, too large or not a known
+ * shape. Does not look at the status code: call it on 2xx answers only. Never throws.
+ */
+export function readPredictionsOf(body: Buffer | undefined, options: PredictionOptions): Row[] | undefined {
+  const text = decode(body, options.contentEncoding, options.maxDecodedBytes);
   if (text === undefined) return undefined;
-  const body = parseJson(text);
-  if (body === NOT_JSON) return undefined;
-  if (options.responsePath !== undefined) return predictionRows(valueAt(body, options.responsePath));
-  if (Array.isArray(body)) return predictionRows(body);
-  if (isObject(body) && 'predictions' in body) return predictionRows(body.predictions);
+  const value = parseJson(text);
+  if (value === NOT_JSON) return undefined;
+  const column = options.column ?? PREDICTION;
+  if (options.responsePath !== undefined) return predictionRows(valueAt(value, options.responsePath), column);
+  if (Array.isArray(value)) return predictionRows(value, column);
+  if (isObject(value) && 'predictions' in value) return predictionRows(value.predictions, column);
   return undefined;
 }
 
 const PREDICTION = INFERENCE_LOG_COLUMNS.prediction;
+const CHALLENGER_PREDICTION = INFERENCE_LOG_COLUMNS.challengerPrediction;
 
-function predictionRows(value: unknown): Row[] | undefined {
+function predictionRows(value: unknown, column: string): Row[] | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value)) {
-    if (value.every((v) => !isObject(v) && !Array.isArray(v))) return value.map((v) => ({ [PREDICTION]: v }));
+    if (value.every((v) => !isObject(v) && !Array.isArray(v))) return value.map((v) => ({ [column]: v }));
     if (value.every(Array.isArray)) {
-      if (value.every((v: unknown[]) => v.length === 1)) return value.map((v: unknown[]) => ({ [PREDICTION]: v[0] }));
+      if (value.every((v: unknown[]) => v.length === 1)) return value.map((v: unknown[]) => ({ [column]: v[0] }));
       return value.map((v: unknown[]) => {
         const row: Row = {};
         v.forEach((output, i) => {
-          row[`${PREDICTION}_${i}`] = output;
+          row[`${column}_${i}`] = output;
         });
         return row;
       });
@@ -249,14 +302,18 @@ function predictionRows(value: unknown): Row[] | undefined {
     if (value.every(isObject)) {
       return value.map((v: Record<string, unknown>) => {
         const row: Row = {};
-        for (const key in v) row[`${PREDICTION}_${key}`] = v[key];
+        for (const key in v) row[`${column}_${key}`] = v[key];
         return row;
       });
     }
     return undefined;
   }
-  if (isObject(value)) return columnarRows(value, `${PREDICTION}_`);
-  return [{ [PREDICTION]: value }];
+  if (isObject(value)) return columnarRows(value, `${column}_`);
+  return [{ [column]: value }];
+}
+
+function isSuccess(code: number): boolean {
+  return code >= 200 && code < 300;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ import { InferenceLogWriter, type LogEvent, type RetryPolicy, partitionOf } from
  * and do all the parsing of a batch in one long turn of the event loop.
  */
 
-/** What the proxy captured of one sampled request. */
+/**
+ * What the proxy captured of one sampled request; with a shadow, `challenger` (Bodies) is the
+ * challenger's answer when the request was also mirrored (the shadow's ChallengerAnswer as is).
+ */
 export interface Capture extends Bodies {
   /** Seconds from arrival to the end of the response. */
   readonly latencySeconds: number;
@@ -30,8 +33,12 @@ export interface Capture extends Bodies {
 }
 
 export interface InferenceLog {
-  /** Whether to capture the request arriving now. Cheap: one random number. */
-  sample(): boolean;
+  /**
+   * Whether to capture the request arriving now. Cheap: one random number, or `u` when given
+   * (uniform in [0, 1), sampled iff u < sampleRatio): one draw shared with the shadow's
+   * `sample(u)` makes the smaller of the two sampled sets a subset of the larger.
+   */
+  sample(u?: number): boolean;
   /** Bodies larger than this are not captured (BodyCapture); the record is logged as unparsed. */
   readonly maxBodyBytes: number;
   /** Queues one sampled request's records. Synchronous, cheap and never throws. */
@@ -113,7 +120,7 @@ export function createInferenceLog(config: InferenceLogConfig, options: Inferenc
   let closing = false;
   let failureLogged = false;
 
-  const sizeOf = (capture: Capture) => (capture.requestBody?.length ?? 0) + (capture.responseBody?.length ?? 0);
+  const sizeOf = (capture: Capture) => (capture.requestBody?.length ?? 0) + (capture.responseBody?.length ?? 0) + (capture.challenger?.body?.length ?? 0);
 
   const processCapture = (capture: Capture): void => {
     try {
@@ -127,6 +134,7 @@ export function createInferenceLog(config: InferenceLogConfig, options: Inferenc
         code: capture.code,
         latencySeconds: capture.latencySeconds,
         requestId: capture.requestId ?? randomUUID(),
+        ...(capture.challenger !== undefined ? { challengerCode: capture.challenger.code } : {}),
       });
       if (closing) metrics.countRecords(INFERENCE_LOG_OUTCOMES.droppedUploadFailed, lines.length);
       else writer.add(partitionOf(timestamp), lines);
@@ -166,7 +174,7 @@ export function createInferenceLog(config: InferenceLogConfig, options: Inferenc
 
   return {
     maxBodyBytes: config.maxBodyBytes,
-    sample: () => sampler.sample(),
+    sample: (u) => sampler.sample(u),
     record: (capture) => {
       try {
         const size = sizeOf(capture);

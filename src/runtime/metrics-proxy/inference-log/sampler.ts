@@ -9,10 +9,11 @@ export class Sampler {
    */
   constructor(private readonly ratio: number, private readonly random: () => number = Math.random) {}
 
-  sample(): boolean {
+  /** @param u a draw to decide with instead of the random source's (shared with the shadow's sampling) */
+  sample(u?: number): boolean {
     if (this.ratio >= 1) return true;
     if (this.ratio <= 0) return false;
-    return this.random() < this.ratio;
+    return (u ?? this.random()) < this.ratio;
   }
 }
 
