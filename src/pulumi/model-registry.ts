@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { ServingComponent } from './component';
 import { constructId, StackSettings } from './synthesis';
 import { IMonitoredRegistry } from '../constructs/alerts/prometheus-alerts';
-import { IModelRegistry, ModelReference, ModelVersionSelector } from '../constructs/core/model-reference';
+import { IModelRegistry, ModelReference, ModelVersionSelector, RegistryWebhookDelivery } from '../constructs/core/model-reference';
 import { requirePinnedImage } from '../constructs/core/validation';
 import { ModelRegistry as ModelRegistryConstruct, ModelRegistryProps } from '../constructs/registry/model-registry';
 
@@ -28,6 +28,8 @@ export class ModelRegistry extends ServingComponent<ModelRegistryConstruct> impl
   public readonly trackingUri: string;
   /** Name of the Service of the tracking server. */
   public readonly serviceName: string;
+  /** Where the registry delivers webhooks, with `webhooks` (a ModelPromotion component checks it). */
+  public readonly webhookDelivery?: RegistryWebhookDelivery;
 
   constructor(name: string, args: ModelRegistryArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super('mlops:index:ModelRegistry', name, opts, {
@@ -48,6 +50,7 @@ export class ModelRegistry extends ServingComponent<ModelRegistryConstruct> impl
     this.namespace = this.construct.namespace;
     this.trackingUri = this.construct.trackingUri;
     this.serviceName = this.construct.service.name;
+    this.webhookDelivery = this.construct.webhookDelivery;
   }
 
   /** A registered model in this registry, by alias or version: `registry.model('fraud-detector', { alias: 'champion' })`. */
