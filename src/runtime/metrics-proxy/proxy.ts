@@ -4,6 +4,7 @@ import { PROXY_PATHS } from '../../contract';
 import type { MetricsProxyConfig } from './config';
 import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { ServingMetrics } from './metrics';
+import { UpstreamPool } from './upstream';
 
 /** One JSON log line; `event` says what happened. */
 export interface LogEvent {
@@ -34,8 +35,8 @@ export const CLIENT_CLOSED_CODE = '499';
 /** Upstream errors are logged once, then summarised at most once per window. */
 const ERROR_LOG_WINDOW_MS = 10_000;
 /**
- * Idle upstream connections are dropped before the usual 5 s keep-alive timeout of model
- * servers (uvicorn, Node), so a reused socket is rarely one the server is closing.
+ * Idle upstream connections are not reused after this, before the usual 5 s keep-alive timeout
+ * of model servers (uvicorn, Node), so a reused socket is rarely one the server is closing.
  */
 const UPSTREAM_IDLE_SOCKET_MS = 4_000;
 /**
@@ -44,22 +45,28 @@ const UPSTREAM_IDLE_SOCKET_MS = 4_000;
  */
 const CLIENT_KEEP_ALIVE_MS = 65_000;
 
-/** Headers about one connection, not the message. transfer-encoding stays on requests: Node re-frames the body from it. */
+/** Headers about one connection, not the message. transfer-encoding stays on requests: the body is re-framed from it. */
 const REQUEST_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'trailer', 'upgrade']);
 
 const NO_TOKENS: ReadonlySet<string> = new Set();
+const ignore = (): void => undefined;
 
 /** Starts the proxy on `listenPort` and the metrics endpoint on `metricsPort`. */
 export async function startMetricsProxy(config: MetricsProxyConfig, options: MetricsProxyOptions = {}): Promise<MetricsProxy> {
   const log = options.log ?? (() => undefined);
   const upstreamUrl = new URL(config.upstream);
-  const upstream = { host: upstreamUrl.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(upstreamUrl.port || 80) };
+  const upstream = {
+    host: upstreamUrl.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(upstreamUrl.port || 80),
+    /** What http.request sent for a client that gave no Host (HTTP/1.0). */
+    hostHeader: upstreamUrl.host,
+  };
   const timeoutMs = Math.max(1, Math.round(config.upstreamTimeoutSeconds * 1000));
   const uncounted = new Set(config.uncountedPaths);
   const metrics = new ServingMetrics(config.modelName, config.buckets);
   const errors = new UpstreamErrorLog(config.upstream, log);
-  const agent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: UPSTREAM_IDLE_SOCKET_MS });
+  const pool = new UpstreamPool({ host: upstream.host, port: upstream.port, timeoutMs, idleMs: UPSTREAM_IDLE_SOCKET_MS });
 
   let active = 0;
   let draining = false;
@@ -83,66 +90,58 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
       if (active === 0) onIdle?.();
     };
 
-    let timedOut = false;
-    let clientGone = false;
-    let upstreamRequest: http.ClientRequest;
+    let request: ForwardedRequest;
     try {
-      upstreamRequest = http.request({
-        ...upstream,
-        agent,
-        method: req.method,
-        path: req.url,
-        headers: forwardedRequestHeaders(req.headers),
-        timeout: timeoutMs,
-      });
+      request = forwardedRequest(req, upstream.hostHeader);
     } catch (err) {
-      // Node rejects what it cannot send (e.g. characters it will not put in a path).
-      res.once('finish', settle).once('close', settle);
+      res.once('close', settle);
       respond(res, 400, `bad request: ${(err as Error).message}\n`, draining);
       return;
     }
 
-    res.once('finish', settle);
+    let clientGone = false;
+    const exchange = pool.exchange(request.head, request.chunked, req.method === 'HEAD', {
+      onHead: (statusCode, statusMessage, rawHeaders) => {
+        res.writeHead(statusCode, statusMessage, forwardedResponseHeaders(rawHeaders, draining));
+      },
+      onBody: (chunk, last) => {
+        if (last) {
+          res.end(chunk);
+        } else if (!res.write(chunk) && !exchange.isPaused) {
+          exchange.pause();
+          res.once('drain', () => exchange.resume());
+        }
+      },
+      onError: (err) => {
+        if (clientGone) return;
+        errors.record(err.code);
+        if (res.headersSent) {
+          // A model server that dies mid-body reaches the client as a reset, not a truncated 200.
+          res.destroy();
+        } else if (err.code === 'timeout') {
+          respond(res, 504, `gateway timeout: the model server at ${config.upstream} sent nothing for ${config.upstreamTimeoutSeconds} s\n`, draining);
+        } else {
+          respond(res, 502, `bad gateway: the model server at ${config.upstream} failed (${err.code})\n`, draining);
+        }
+      },
+    });
+
+    // 'close' follows 'finish', or comes alone when the client left first.
     res.once('close', () => {
       if (!res.writableFinished) {
         clientGone = true;
-        upstreamRequest.destroy();
+        exchange.abort();
       }
       settle();
     });
-    req.on('error', () => undefined); // a client abort; handled through res 'close'
-
-    upstreamRequest.setNoDelay(true);
-    upstreamRequest.on('timeout', () => {
-      timedOut = true;
-      upstreamRequest.destroy(new Error('upstream timeout'));
-    });
-    upstreamRequest.on('error', (err: NodeJS.ErrnoException) => {
-      if (clientGone) return;
-      errors.record(timedOut ? 'timeout' : err.code ?? err.message);
-      if (res.headersSent) {
-        res.destroy();
-      } else if (timedOut) {
-        respond(res, 504, `gateway timeout: the model server at ${config.upstream} sent nothing for ${config.upstreamTimeoutSeconds} s\n`, draining);
-      } else {
-        respond(res, 502, `bad gateway: the model server at ${config.upstream} failed (${err.code ?? err.message})\n`, draining);
+    req.on('error', ignore); // a client abort; handled through res 'close'
+    req.on('data', (chunk: Buffer) => {
+      if (!exchange.write(chunk) && !req.isPaused()) {
+        req.pause();
+        exchange.onDrain(() => req.resume());
       }
     });
-    upstreamRequest.on('response', (upstreamResponse) => {
-      if (clientGone) {
-        upstreamResponse.resume();
-        return;
-      }
-      res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage,
-        forwardedResponseHeaders(upstreamResponse.rawHeaders, draining));
-      // Not stream.pipeline: it costs an AbortSignal per request, a tenth of the proxy's CPU.
-      upstreamResponse.pipe(res);
-      upstreamResponse.once('close', () => {
-        // A model server that dies mid-body reaches the client as a reset, not a truncated 200.
-        if (!upstreamResponse.complete) res.destroy();
-      });
-    });
-    req.pipe(upstreamRequest);
+    req.on('end', () => exchange.end());
   };
 
   const serveMetrics = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -172,7 +171,7 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
     metricsPort = await listen(metricsServer, config.metricsPort, config.bindAddress);
   } catch (err) {
     await new Promise((resolve) => proxyServer.close(resolve));
-    agent.destroy();
+    pool.destroy();
     throw err;
   }
 
@@ -209,7 +208,7 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
     const metricsClosed = new Promise((resolve) => metricsServer.close(resolve));
     metricsServer.closeAllConnections();
     await metricsClosed;
-    agent.destroy();
+    pool.destroy();
     errors.stop();
     log({ event: 'stopped', level: drained ? 'info' : 'warn', inFlightAtStop, abandonedRequests: abandoned });
   };
@@ -254,14 +253,46 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
   return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
 }
 
-function forwardedRequestHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const named = connectionTokens(headers.connection);
-  const forwarded: http.OutgoingHttpHeaders = {};
-  for (const name in headers) {
-    const value = headers[name];
-    if (value !== undefined && !REQUEST_HOP_BY_HOP.has(name) && !named.has(name)) forwarded[name] = value;
+interface ForwardedRequest {
+  /** Request line and headers for the model server, ending in the empty line. */
+  readonly head: string;
+  /** The client sent a chunked body, which Node's server hands over de-chunked: frame it again. */
+  readonly chunked: boolean;
+}
+
+/** What http.request refused in a path (ERR_UNESCAPED_CHARACTERS); such a request still gets 400. */
+const UNSENDABLE_PATH = /[^\u0021-\u00ff]/;
+
+/**
+ * Works on raw headers, so the model server sees the client's names, order and repeated headers;
+ * drops hop-by-hop headers and a second Host, and adds the upstream's Host when the client
+ * (HTTP/1.0) gave none, as http.request did.
+ */
+function forwardedRequest(req: http.IncomingMessage, hostHeader: string): ForwardedRequest {
+  const url = req.url ?? '/';
+  if (UNSENDABLE_PATH.test(url)) throw new Error('Request path contains unescaped characters');
+  const raw = req.rawHeaders;
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
   }
-  return forwarded;
+  const named = connectionTokens(connection);
+  let head = `${req.method} ${url} HTTP/1.1\r\n`;
+  let host = false;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (REQUEST_HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (name === 'host') {
+      if (host) continue;
+      host = true;
+    } else if (name === 'transfer-encoding') {
+      chunked = true;
+    }
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  if (!host) head += `Host: ${hostHeader}\r\n`;
+  return { head: `${head}\r\n`, chunked };
 }
 
 /** Works on raw headers so the client sees the upstream's names, order and repeated headers unchanged. */
