@@ -113,13 +113,13 @@ export interface BakeDeps {
 export function judge(c: Canary, h: CanaryHealth, final: boolean): string | undefined {
   const fmt = (x: number) => String(Number(x.toPrecision(4)));
   if (c.errorRateObjective !== undefined && h.requests > 0 && h.errorRatio > c.errorRateObjective) {
-    return `error ratio ${fmt(h.errorRatio * 100)} % of ${fmt(h.requests)} requests is above the objective ${fmt(c.errorRateObjective * 100)} %`;
+    return `error ratio ${fmt(h.errorRatio * 100)} % of ${Math.round(h.requests)} requests is above the objective ${fmt(c.errorRateObjective * 100)} %`;
   }
   if (c.latencyObjectiveSeconds !== undefined && h.requests >= Math.max(1, c.minRequests) && h.p99Seconds > c.latencyObjectiveSeconds) {
     return `p99 latency ${fmt(h.p99Seconds)} s is above the objective ${fmt(c.latencyObjectiveSeconds)} s`;
   }
   if (final && !(h.requests >= c.minRequests)) {
-    return `the canary served ${Number.isNaN(h.requests) ? 'no' : fmt(h.requests)} requests during the bake, fewer than the ${c.minRequests} needed to judge it`;
+    return `the canary served ${Number.isNaN(h.requests) ? 'no' : Math.round(h.requests)} requests during the bake, fewer than the ${c.minRequests} needed to judge it`;
   }
   return undefined;
 }
