@@ -3,8 +3,8 @@
 // both build their objects from these props, so the two engines cannot drift apart.
 import { Cron, Duration, Size } from 'cdk8s';
 import {
-  ArtifactStore, Cpu, DriftData, DriftMonitorProps, IModelService, ModelReference, ModelRegistryProps, ModelServiceProps,
-  RegistryDatabase, ScalingMetric, ServingRuntime,
+  ArtifactStore, Cpu, DriftData, DriftMonitorProps, IModelRegistry, IModelService, ModelPromotionProps, ModelReference, ModelRegistryProps,
+  ModelServiceProps, PromotionAction, RegistryDatabase, ScalingMetric, ServingRuntime,
 } from '../src';
 
 /** The served model of the reference stack. */
@@ -13,7 +13,8 @@ export const MODEL_NAME = 'fraud-detector';
 /**
  * MLflow with its own PostgreSQL (the password lives in Secret mlflow-postgres, created
  * outside this stack) and artifacts on a volume, hence one replica; a team with S3 switches
- * to ArtifactStore.s3({...}) and runs two.
+ * to ArtifactStore.s3({...}) and runs two. It delivers webhooks to the promotion relay, with
+ * the key it encrypts their secrets with in Secret mlflow-webhooks (created outside this stack).
  */
 export function registryProps(): ModelRegistryProps {
   return {
@@ -27,6 +28,7 @@ export function registryProps(): ModelRegistryProps {
     cpuLimit: Cpu.cores(2),
     memoryRequest: Size.gibibytes(1),
     memoryLimit: Size.gibibytes(2),
+    webhooks: { encryptionKey: { secretName: 'mlflow-webhooks', key: 'encryption-key' } },
   };
 }
 
@@ -75,5 +77,25 @@ export function fraudDriftProps(modelService: IModelService, model: ModelReferen
     predictionColumn: 'prediction',
     s3AccessKeyId: { secretName: 'drift-data-s3', key: 'access-key-id' },
     s3SecretAccessKey: { secretName: 'drift-data-s3', key: 'secret-access-key' },
+  };
+}
+
+/** The GitHub repository whose workflow (examples/ci/mlops-stack.yml) deploys a promoted fraud-detector. */
+export const PROMOTION_REPOSITORY = 'acme/ml-platform';
+
+/**
+ * The promotion relay in mode `ci`: a move of fraud-detector's `champion` alias becomes a
+ * `model-promoted` repository_dispatch, and the workflow's `promote` job deploys the version.
+ * The webhook's HMAC secret is in Secret promotion-webhook (key hmac), the GitHub token in
+ * promotion-github (key token), both created outside this stack.
+ */
+export function promotionProps(registry: IModelRegistry): ModelPromotionProps {
+  return {
+    registry,
+    webhookSecret: { secretName: 'promotion-webhook', key: 'hmac' },
+    models: [{
+      model: registry.model(MODEL_NAME, { alias: 'champion' }),
+      action: PromotionAction.githubDispatch({ repository: PROMOTION_REPOSITORY, token: { secretName: 'promotion-github', key: 'token' } }),
+    }],
   };
 }

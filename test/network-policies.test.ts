@@ -40,7 +40,21 @@ describe('NetworkPolicies of the reference stack', () => {
   test('every pod of the stack is selected by exactly the policy named after its workload', () => {
     // GIVEN the reference stack WHEN each pod is matched against the policies THEN
     for (const p of podsOf(objects)) expect([p.name, net.selecting(p)]).toEqual([p.name, [p.name.split('/')[1]]]);
-    expect(objects.filter((o) => o.kind === 'NetworkPolicy').every((o) => o.spec.policyTypes.includes('Ingress'))).toBe(true);
+    // the one Egress-only policy is the registry's webhook egress, which stands in for MLflow's SSRF check
+    expect(objects.filter((o) => o.kind === 'NetworkPolicy' && !o.spec.policyTypes.includes('Ingress')).map((o) => o.metadata.name)).toEqual(['mlflow-egress']);
+  });
+
+  test('the promotion relay admits only the registry and Prometheus; the registry may call out only to it, PostgreSQL, DNS and public addresses', () => {
+    const relay = pod('Deployment/promotion');
+    expect(net.allows(registry, relay, 'http')).toBe(true);
+    expect(net.allows(PROMETHEUS, relay, 'http')).toBe(true);
+    for (const client of [model, drift, pushgateway, SAME_NAMESPACE, OTHER_NAMESPACE]) expect([client.name, net.allows(client, relay, 'http')]).toEqual([client.name, false]);
+    // the relay registers its webhook and resolves aliases at the registry
+    expect(net.allows(relay, registry, 'http')).toBe(true);
+    expect(net.selecting(registry, 'Egress')).toEqual(['mlflow-egress']);
+    expect(net.allows(registry, postgres, 'postgres')).toBe(true);
+    for (const target of [model, pushgateway]) expect([target.name, net.allows(registry, target, 'http')]).toEqual([target.name, false]);
+    expect(net.allows(registry, otherPod('metadata', 'kube-system', {}, [{ name: 'http', containerPort: 80 }]), 80)).toBe(false);
   });
 
   test('PostgreSQL admits only the registry (server and migration share the pod), and opens no connection', () => {
@@ -68,7 +82,9 @@ describe('NetworkPolicies of the reference stack', () => {
   });
 
   test('the model server, with no allowedClients, admits its own namespace on http and Prometheus on metrics only', () => {
-    for (const client of [SAME_NAMESPACE, drift, registry]) expect([client.name, net.allows(client, model, 'http')]).toEqual([client.name, true]);
+    for (const client of [SAME_NAMESPACE, drift]) expect([client.name, net.allows(client, model, 'http')]).toEqual([client.name, true]);
+    // the model server would admit the registry, but the registry's webhook egress does not let it call out to pods
+    expect(net.allows(registry, model, 'http')).toBe(false);
     for (const client of [OTHER_NAMESPACE, INGRESS_CONTROLLER, PROMETHEUS]) expect([client.name, net.allows(client, model, 'http')]).toEqual([client.name, false]);
     expect(net.allows(PROMETHEUS, model, 'metrics')).toBe(true);
     expect(net.allows(SAME_NAMESPACE, model, 'metrics')).toBe(false);
@@ -96,7 +112,7 @@ describe('NetworkPolicies of the reference stack', () => {
         }
       }
     }
-    expect(targets.sort()).toEqual(['Deployment/fraud-detector-shadow:metrics', 'Deployment/fraud-detector:metrics', 'Deployment/mlflow:http', 'Deployment/pushgateway:http']);
+    expect(targets.sort()).toEqual(['Deployment/fraud-detector-shadow:metrics', 'Deployment/fraud-detector:metrics', 'Deployment/mlflow:http', 'Deployment/promotion:http', 'Deployment/pushgateway:http']);
   });
 });
 

@@ -55,7 +55,7 @@ describe('the packed package, installed into a CommonJS user project', () => {
   test('holds lib/, the runtime bundles, the runbooks, the LICENSE and README, and nothing else of the repository', () => {
     const top = [...new Set(pkg.files.map((f) => f.split('/')[0]))].sort();
     expect(top).toEqual(['LICENSE', 'README.md', 'assets', 'docs', 'lib', 'package.json']);
-    expect(pkg.files.filter((f) => f.startsWith('assets/') || f.startsWith('docs/')).sort()).toEqual(['assets/metrics-proxy.js', 'assets/mlops-drift.js', 'docs/runbooks.md']);
+    expect(pkg.files.filter((f) => f.startsWith('assets/') || f.startsWith('docs/')).sort()).toEqual(['assets/metrics-proxy.js', 'assets/mlops-drift.js', 'assets/promotion-relay.js', 'docs/runbooks.md']);
     expect(pkg.files).toEqual(expect.arrayContaining(['lib/index.js', 'lib/index.d.ts', 'lib/testing/index.d.ts', 'lib/pulumi/index.d.ts']));
   });
 

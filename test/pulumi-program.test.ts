@@ -64,7 +64,7 @@ describe('the Pulumi program registers exactly what cdk8s synth writes', () => {
     const urnOf = async (output: pulumi.Output<string>) => new Promise<string>((resolve) => output.apply(resolve));
     for (const component of components(stack)) {
       const componentUrn = await urnOf(component.urn);
-      expect(run.byUrn(componentUrn).type).toMatch(/^mlops:index:(ModelRegistry|ModelService|DriftMonitor|PrometheusAlerts)$/);
+      expect(run.byUrn(componentUrn).type).toMatch(/^mlops:index:(ModelRegistry|ModelService|DriftMonitor|ModelPromotion|PrometheusAlerts)$/);
       for (const { resource } of component.resources) expect(run.byUrn(await urnOf(resource.urn)).parent).toBe(componentUrn);
     }
     const childCount = components(stack).reduce((n, c) => n + c.resources.length, 0);

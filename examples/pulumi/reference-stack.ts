@@ -3,8 +3,8 @@
 // test/pulumi-program.test.ts fails whenever the two stop writing the same manifests.
 import * as pulumi from '@pulumi/pulumi';
 import { Images } from '../../src';
-import { DriftMonitor, ModelRegistry, ModelService, PrometheusAlerts } from '../../src/pulumi';
-import { fraudDetectorProps, fraudDriftProps, MODEL_NAME, registryProps } from '../reference-stack-props';
+import { DriftMonitor, ModelPromotion, ModelRegistry, ModelService, PrometheusAlerts } from '../../src/pulumi';
+import { fraudDetectorProps, fraudDriftProps, MODEL_NAME, promotionProps, registryProps } from '../reference-stack-props';
 
 export { MODEL_NAME };
 
@@ -34,6 +34,7 @@ export interface ReferenceStackComponents {
   readonly registry: ModelRegistry;
   readonly fraudDetector: ModelService;
   readonly fraudDrift: DriftMonitor;
+  readonly promotion: ModelPromotion;
   readonly alerts: PrometheusAlerts;
 }
 
@@ -63,15 +64,19 @@ export function deployReferenceStack(settings: ReferenceStackSettings = {}, opts
     image: settings.nodeImage,
   }, opts);
 
+  // The promotion relay: a move of champion becomes the repository_dispatch that runs this program with modelVersion.
+  const promotion = new ModelPromotion('promotion', { ...promotionProps(registry), namespace, monitoring, image: settings.nodeImage }, opts);
+
   // Alerts on all of the above, and a Grafana dashboard for fraud-detector.
   const alerts = new PrometheusAlerts('alerts', {
     monitoring,
     modelServices: [fraudDetector],
     driftMonitors: [fraudDrift],
     registries: [registry],
+    promotions: [promotion],
   }, opts);
 
-  return { registry, fraudDetector, fraudDrift, alerts };
+  return { registry, fraudDetector, fraudDrift, promotion, alerts };
 }
 
 /**

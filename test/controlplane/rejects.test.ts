@@ -123,7 +123,7 @@ test('reports a ServiceMonitor whose port no Service has', async () => {
   }
   let problems: string[] = [];
   await waitFor(async () => {
-    problems = crossObjectProblems(await liveObjects(cp, NAMESPACE), ['mlflow-postgres', 'drift-data-s3', 'inference-log-s3']);
+    problems = crossObjectProblems(await liveObjects(cp, NAMESPACE), ['mlflow-postgres', 'drift-data-s3', 'inference-log-s3', 'mlflow-webhooks', 'promotion-webhook', 'promotion-github']);
     return !problems.some((p) => /matches no Pod/.test(p));
   }, 60_000, 'the controllers to create the Pods');
 

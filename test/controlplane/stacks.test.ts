@@ -28,7 +28,7 @@ interface StackCase {
 }
 
 const CASES: StackCase[] = [
-  { title: 'the reference stack', namespace: 'mlops', externalSecrets: ['mlflow-postgres', 'drift-data-s3', 'inference-log-s3'] },
+  { title: 'the reference stack', namespace: 'mlops', externalSecrets: ['mlflow-postgres', 'drift-data-s3', 'inference-log-s3', 'mlflow-webhooks', 'promotion-webhook', 'promotion-github'] },
   {
     title: 'a stack with every option',
     namespace: FULL_OPTIONS_NAMESPACE,

@@ -157,6 +157,10 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     await cp.kubectlOk(['create', 'secret', 'generic', 'mlflow-postgres', '-n', NS, `--from-literal=password=${DB_PASSWORD}`]);
     await cp.kubectlOk(['create', 'secret', 'generic', 'drift-data-s3', '-n', NS, '--from-literal=access-key-id=AKIAE2ETEST', '--from-literal=secret-access-key=e2e-secret']);
     await cp.kubectlOk(['create', 'secret', 'generic', 'inference-log-s3', '-n', NS, '--from-literal=access-key-id=AKIAE2ELOG', '--from-literal=secret-access-key=e2e-log-secret']);
+    // The promotion relay's: the registry's webhook encryption key (a Fernet key), the HMAC secret, a GitHub token (GitHub is not reached here)
+    await cp.kubectlOk(['create', 'secret', 'generic', 'mlflow-webhooks', '-n', NS, `--from-literal=encryption-key=${Buffer.alloc(32, 5).toString('base64url')}=`]);
+    await cp.kubectlOk(['create', 'secret', 'generic', 'promotion-webhook', '-n', NS, '--from-literal=hmac=e2e-promotion-hmac-0123456789']);
+    await cp.kubectlOk(['create', 'secret', 'generic', 'promotion-github', '-n', NS, '--from-literal=token=ghp_e2e']);
     const pv = (name: string, size: string, claim: string) => {
       const dir = path.join(volumes, name);
       fs.mkdirSync(dir, { mode: 0o777 });

@@ -189,7 +189,7 @@ describe('rollout steps', () => {
   test('a Deployment already pinned is unchanged', () => {
     const pinned = structuredClone(stable);
     pinned.spec.template.metadata.annotations = { a: 'b', 'mlops-constructs.io/model-version': '12' } as any;
-    pinned.spec.template.spec.containers[0].args[1] = 'models:/churn/12';
+    pinned.spec.template.spec.containers[0].args![1] = 'models:/churn/12';
     pinned.spec.template.spec.containers[1].env![0].value = 'models:/churn/12';
     expect(pinPatch(pinned, 'churn', '12').changed).toBe(false);
   });
@@ -207,7 +207,7 @@ describe('rollout steps', () => {
     expect(canary.spec.template.spec.containers[0].args).toEqual(['--model-uri', 'models:/churn/12', '--workers', '2']);
     expect(canary.spec.template.spec.containers[1].env).toEqual([{ name: 'MLOPS_MODEL_URI', value: 'models:/churn/12' }, { name: 'P', value: '1' }]);
     // the stable template is left alone
-    expect(stable.spec.template.spec.containers[0].args[1]).toBe('models:/churn@champion');
+    expect(stable.spec.template.spec.containers[0].args![1]).toBe('models:/churn@champion');
     expect(canaryDeployment(stable, 'churn', '12', 1, 'failed', 'x', 'why').spec.replicas).toBe(0);
   });
 

@@ -2,9 +2,12 @@
  * A small NetworkPolicy evaluator over synthesized objects, as a CNI that implements
  * networking.k8s.io/v1 decides: a pod selected by no policy of a type is open in that
  * direction; a selected pod admits a connection when one of its policies' rules matches the
- * peer and the port (named ports resolved on the receiving pod's containers). ipBlock peers,
- * endPort and SCTP/UDP are not used by this library and are refused here, so a policy that
- * starts using them fails the tests instead of being misread.
+ * peer and the port (named ports resolved on the receiving pod's containers). Connections are
+ * TCP between pods: an ipBlock peer never matches a pod (pods have no address here; the one
+ * policy that uses ipBlocks, the registry's webhook egress, excludes every private range pod
+ * addresses come from), and a UDP port rule never matches a TCP connection. endPort and SCTP
+ * are not used by this library and are refused, so a policy that starts using them fails the
+ * tests instead of being misread.
  */
 
 /** A pod as the evaluator sees it. */
@@ -63,10 +66,10 @@ export class NetworkPolicyEvaluator {
     for (const p of this.policies) {
       for (const rule of [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])]) {
         for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
-          if (peer.ipBlock !== undefined) throw new Error(`NetworkPolicy ${p.metadata.name}: ipBlock peers are not evaluated`);
+          if (peer.ipBlock !== undefined && (peer.podSelector !== undefined || peer.namespaceSelector !== undefined)) throw new Error(`NetworkPolicy ${p.metadata.name}: an ipBlock peer with selectors is invalid`);
         }
         for (const port of rule.ports ?? []) {
-          if ((port.protocol ?? 'TCP') !== 'TCP' || port.endPort !== undefined) throw new Error(`NetworkPolicy ${p.metadata.name}: only single TCP ports are evaluated`);
+          if (!['TCP', 'UDP'].includes(port.protocol ?? 'TCP') || port.endPort !== undefined) throw new Error(`NetworkPolicy ${p.metadata.name}: only single TCP or UDP ports are evaluated`);
         }
       }
     }
@@ -95,8 +98,8 @@ export class NetworkPolicyEvaluator {
       const peers = type === 'Ingress' ? rule.from : rule.to;
       const peerOk = peers === undefined || peers.length === 0 || peers.some((x: any) => peerMatches(x, p.metadata.namespace, peer));
       const ports = rule.ports;
-      const portOk = ports === undefined || ports.length === 0 || ports.some((x: any) => x.port === undefined || x.port === port
-        || (typeof x.port === 'string' && receiver.ports.some((cp) => cp.name === x.port && cp.containerPort === port)));
+      const portOk = ports === undefined || ports.length === 0 || ports.some((x: any) => (x.protocol ?? 'TCP') === 'TCP' && (x.port === undefined || x.port === port
+        || (typeof x.port === 'string' && receiver.ports.some((cp) => cp.name === x.port && cp.containerPort === port))));
       return peerOk && portOk;
     }));
   }
@@ -107,6 +110,7 @@ function policyTypes(p: any): string[] {
 }
 
 function peerMatches(peer: any, policyNamespace: string, pod: PodView): boolean {
+  if (peer.ipBlock !== undefined) return false;
   const namespaceLabels = { 'kubernetes.io/metadata.name': pod.namespace };
   if (peer.namespaceSelector !== undefined) {
     return selectorMatches(peer.namespaceSelector, namespaceLabels) && selectorMatches(peer.podSelector, pod.labels);

@@ -175,7 +175,11 @@ export class ModelPromotion extends Construct implements IModelPromotion {
       lowUserId: 'uid 1000 is the node user of the Node.js image; the restricted profile needs only a non-zero uid',
       secretEnv: 'the webhook secret, CI tokens and registry credentials come from Secret keys (secretKeyRef); the relay reads them from its environment',
       openEgress: openEgressReason(this, 'the registry, the CI system, Prometheus and the apiserver'),
-      more: [{ kubeScore: ['deployment-replicas'], reason: 'one relay by design: two would act on every promotion twice' }],
+      more: [
+        { kubeScore: ['deployment-replicas'], reason: 'one relay by design: two would act on every promotion twice' },
+        { kubeScore: ['deployment-strategy'], reason: 'Recreate, so an old and a new relay never run a canary side by side during a rollout of the relay' },
+        { kubeScore: ['pod-probes-identical'], reason: '/healthz is the relay\'s one health check; liveness gives it 3 x 20 s against readiness\' 3 x 10 s' },
+      ],
     });
     this.service = addClusterIpService(this, meta, selector, [namedServicePort('http', servicePort)]);
     addServiceMonitor(this, meta, scrape.monitorLabels, selector, [{ port: 'http', path: PROMOTION_PATHS.metrics, ...scrapeTiming(scrape.seconds) }]);
