@@ -2,7 +2,7 @@
 # Installs the Debian packages the rehearsal tests run for real (PostgreSQL, Prometheus,
 # Pushgateway, Alertmanager, iproute2 for network namespaces). Skips apt when all are present.
 set -euo pipefail
-PACKAGES=(postgresql prometheus prometheus-pushgateway prometheus-alertmanager iproute2)
+PACKAGES=(postgresql prometheus prometheus-pushgateway prometheus-alertmanager iproute2 nginx)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == *"install ok installed"* ]] || missing+=("$pkg")
