@@ -59,6 +59,8 @@ describe('rehearsal: ModelRegistry mlflow and ModelService fraud-detector of the
         'mlflow-auth-db': { password: DB_PASSWORD },
         'mlflow-auth': { 'flask-secret-key': `flask-${process.pid}-${Date.now()}`, 'admin-password': ADMIN_PASSWORD },
         'mlflow-metrics': { username: 'admin', password: ADMIN_PASSWORD },
+        // The proxy's inference log (no S3 in this rehearsal: its uploads fail and are counted, predictions unaffected)
+        'inference-log-s3': { 'access-key-id': 'AKIAREHEARSAL', 'secret-access-key': 'rehearsal-log-secret' },
         // The registry delivers webhooks (the promotion relay): its webhook-secret encryption key, a Fernet key
         'mlflow-webhooks': { 'encryption-key': Buffer.alloc(32, 3).toString('base64') },
       },

@@ -17,9 +17,10 @@ export class ServingMetrics {
   private inFlight = 0;
   private readonly modelLabel: string;
 
-  constructor(modelName: string, private readonly buckets: readonly number[]) {
+  /** `variant`: a shadow challenger's SHADOW_VARIANT, added to every serving series; a champion has none. */
+  constructor(modelName: string, private readonly buckets: readonly number[], variant?: string) {
     this.bucketCounts = new Array<number>(buckets.length + 1).fill(0);
-    this.modelLabel = `${LABELS.model}="${escapeLabelValue(modelName)}"`;
+    this.modelLabel = `${LABELS.model}="${escapeLabelValue(modelName)}"${variant === undefined ? '' : `,${LABELS.variant}="${escapeLabelValue(variant)}"`}`;
   }
 
   requestStarted(): void {

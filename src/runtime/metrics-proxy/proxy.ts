@@ -5,6 +5,8 @@ import type { MetricsProxyConfig } from './config';
 import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { ServingMetrics } from './metrics';
 import { UpstreamPool } from './upstream';
+import { BodyCapture, type Capture, type InferenceLog } from './inference-log';
+import type { Shadow } from './shadow';
 
 /** One JSON log line; `event` says what happened. */
 export interface LogEvent {
@@ -16,6 +18,12 @@ export interface LogEvent {
 export interface MetricsProxyOptions {
   /** Receives lifecycle and (summarised) upstream-error events. @default - events are dropped */
   readonly log?: (event: LogEvent) => void;
+  /** Logs a sampled share of counted requests (ModelService inferenceLog). @default - none */
+  readonly inferenceLog?: InferenceLog;
+  /** Mirrors a sampled share of counted requests to a challenger (ModelService shadow). @default - none */
+  readonly shadow?: Shadow;
+  /** SHADOW_VARIANT on a challenger's proxy: a label of every serving series. @default - none (a champion) */
+  readonly variant?: string;
 }
 
 export interface MetricsProxy {
@@ -64,7 +72,9 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
   };
   const timeoutMs = Math.max(1, Math.round(config.upstreamTimeoutSeconds * 1000));
   const uncounted = new Set(config.uncountedPaths);
-  const metrics = new ServingMetrics(config.modelName, config.buckets);
+  const metrics = new ServingMetrics(config.modelName, config.buckets, options.variant);
+  const { inferenceLog, shadow } = options;
+  const captureLimit = Math.max(inferenceLog?.maxBodyBytes ?? 0, shadow?.maxBodyBytes ?? 0);
   const errors = new UpstreamErrorLog(config.upstream, log);
   const pool = new UpstreamPool({ host: upstream.host, port: upstream.port, timeoutMs, idleMs: UPSTREAM_IDLE_SOCKET_MS });
 
@@ -78,16 +88,59 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
     active += 1;
     if (counted) metrics.requestStarted();
 
+    // One draw for both: the smaller of the logged and the mirrored sets is a subset of the
+    // larger. Decided before any body is buffered, so unsampled requests cost nothing more.
+    let logged = false;
+    let mirrored = false;
+    if (counted && (inferenceLog !== undefined || shadow !== undefined)) {
+      const u = Math.random();
+      logged = inferenceLog?.sample(u) ?? false;
+      mirrored = shadow?.sample(u) ?? false;
+    }
+    const requestCapture = logged || mirrored ? new BodyCapture(captureLimit, req.headers['content-length']) : undefined;
+    const responseCapture = requestCapture ? new BodyCapture(captureLimit) : undefined;
+    let responseEncoding: string | undefined;
+    const arrivedAt = requestCapture ? new Date() : undefined;
+
     let settled = false;
     const settle = () => {
       if (settled) return;
       settled = true;
       active -= 1;
-      if (counted) {
-        const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
-        metrics.requestEnded(res.headersSent ? String(res.statusCode) : CLIENT_CLOSED_CODE, seconds);
-      }
+      const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
+      if (counted) metrics.requestEnded(res.headersSent ? String(res.statusCode) : CLIENT_CLOSED_CODE, seconds);
+      if (requestCapture && res.writableFinished) sampled(seconds);
       if (active === 0) onIdle?.();
+    };
+
+    /** After the client has its answer: the record, and the mirror whose answer joins it. */
+    const sampled = (seconds: number): void => {
+      const capture: Capture = {
+        requestBody: requestCapture!.body(),
+        responseBody: responseCapture!.body(),
+        code: res.statusCode,
+        latencySeconds: seconds,
+        startedAt: arrivedAt!,
+        requestContentType: header(req.headers['content-type']),
+        requestContentEncoding: header(req.headers['content-encoding']),
+        responseContentEncoding: responseEncoding,
+        requestId: header(req.headers['x-request-id']),
+      };
+      if (mirrored && capture.requestBody !== undefined) {
+        void shadow!.mirror({
+          method: req.method ?? 'POST',
+          path: req.url ?? '/',
+          headers: mirroredHeaders(req.headers),
+          requestBody: capture.requestBody,
+          championCode: res.statusCode,
+          championBody: capture.responseBody,
+          championContentEncoding: responseEncoding,
+        }).then((answer) => {
+          if (logged) inferenceLog!.record(answer ? { ...capture, challenger: answer } : capture);
+        });
+      } else if (logged) {
+        inferenceLog!.record(capture);
+      }
     };
 
     let request: ForwardedRequest;
@@ -102,9 +155,11 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
     let clientGone = false;
     const exchange = pool.exchange(request.head, request.chunked, req.method === 'HEAD', {
       onHead: (statusCode, statusMessage, rawHeaders) => {
+        if (responseCapture) responseEncoding = rawHeaderValue(rawHeaders, 'content-encoding');
         res.writeHead(statusCode, statusMessage, forwardedResponseHeaders(rawHeaders, draining));
       },
       onBody: (chunk, last) => {
+        responseCapture?.add(chunk);
         if (last) {
           res.end(chunk);
         } else if (!res.write(chunk) && !exchange.isPaused) {
@@ -136,6 +191,7 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
     });
     req.on('error', ignore); // a client abort; handled through res 'close'
     req.on('data', (chunk: Buffer) => {
+      requestCapture?.add(chunk);
       if (!exchange.write(chunk) && !req.isPaused()) {
         req.pause();
         exchange.onDrain(() => req.resume());
@@ -152,7 +208,7 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
       res.setHeader('allow', 'GET, HEAD');
       respond(res, 405, 'method not allowed: use GET\n', false);
     } else if (path === PROXY_PATHS.metrics) {
-      respond(res, 200, metrics.render(), false, TEXT_FORMAT_CONTENT_TYPE);
+      respond(res, 200, metrics.render() + (inferenceLog?.render() ?? '') + (shadow?.render() ?? ''), false, TEXT_FORMAT_CONTENT_TYPE);
     } else if (draining) {
       respond(res, 503, 'stopping', false);
     } else {
@@ -237,6 +293,27 @@ function respond(res: http.ServerResponse, status: number, body: string, close: 
   if (close) res.setHeader('connection', 'close');
   res.writeHead(status);
   res.end(body);
+}
+
+/** One value of a request header (the first, if repeated). */
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A response header's value from raw name/value pairs, case-insensitively. */
+function rawHeaderValue(rawHeaders: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i].toLowerCase() === name) return rawHeaders[i + 1];
+  return undefined;
+}
+
+/** What a mirrored copy of the request carries: what says how to read the body, and the request's id. */
+function mirroredHeaders(headers: http.IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name of ['content-type', 'content-encoding', 'accept', 'x-request-id']) {
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }
 
 function pathOf(url: string | undefined): string {
