@@ -89,7 +89,7 @@ export function parseVariant(env: Env): typeof SHADOW_VARIANT | undefined {
 
 function parseUpstream(value: string, problem: Problem): string | undefined {
   const name = PROXY_ENV.shadowUpstream;
-  const fix = 'set it to the challenger\'s Service, e.g. http://fraud-detector-shadow.mlops.svc.cluster.local:80, or unset it to turn the shadow off';
+  const fix = 'set it to the challenger\'s Service, e.g. http://fraud-detector-shadow.mlops.svc:80, or unset it to turn the shadow off';
   let url: URL;
   try {
     url = new URL(value.trim());
