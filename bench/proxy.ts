@@ -30,7 +30,7 @@
  * the two loopback writes and epoll waits about a third, GC and JIT threads about a tenth.
  *
  * The inference log (`logged`: the same proxy logging 10 % of requests to a loopback S3
- * stand-in), one run on 52a0e80+, load from a CI run alongside: CPU per request 58 / 156 us
+ * stand-in), one run on 840df7d, with a CI run alongside: CPU per request 58 / 156 us
  * against the proxy's 46 / 115 on the echo upstream (1.26x / 1.35x), 263 / 267 against 217 /
  * 232 on the 1 ms one (1.21x / 1.15x); the goal of at most 1.10x is not met yet. Not profiled
  * yet; suspects: a setImmediate turn per sampled request for parsing, and the per-record
