@@ -273,7 +273,7 @@ describe('a fresh clone', () => {
       // THEN
       const objects = yaml.loadAll(readFileSync(path.join(clone, 'dist', 'mlops.k8s.yaml'), 'utf8')) as any[];
       expect(objects.find((o) => o.kind === 'ConfigMap' && o.data?.['mlops-drift.js'])).toBeDefined();
-      expect(objects.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name).sort()).toEqual(['fraud-detector', 'fraud-detector-shadow', 'mlflow', 'pushgateway']);
+      expect(objects.filter((o) => o.kind === 'Deployment').map((o) => o.metadata.name).sort()).toEqual(['fraud-detector', 'fraud-detector-shadow', 'mlflow', 'promotion', 'pushgateway']);
     } finally {
       rmSync(clone, { recursive: true, force: true });
     }
