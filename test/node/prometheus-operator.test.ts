@@ -83,12 +83,15 @@ describe('prometheus-operator turns the reference stack\'s ServiceMonitors and P
       const gz = JSON.parse(secret.stdout).data?.['prometheus.yaml.gz'];
       if (!gz) return false;
       config = parse(zlib.gunzipSync(Buffer.from(gz, 'base64')).toString('utf8'));
-      return (config.scrape_configs ?? []).length >= 3;
+      return (config.scrape_configs ?? []).length >= 5;
     }, 120_000, `the operator's configuration Secret prometheus-mlops (operator log: ${operatorLog.slice(-500)})`);
 
     // THEN there is one scrape job per ServiceMonitor endpoint, discovering the stack's namespace
     const jobs = config.scrape_configs.map((j: any) => j.job_name).sort();
-    expect(jobs).toEqual(['serviceMonitor/mlops/fraud-detector/0', 'serviceMonitor/mlops/mlflow/0', 'serviceMonitor/mlops/pushgateway/0']);
+    expect(jobs).toEqual([
+      'serviceMonitor/mlops/fraud-detector-shadow/0', 'serviceMonitor/mlops/fraud-detector/0', 'serviceMonitor/mlops/mlflow/0',
+      'serviceMonitor/mlops/promotion/0', 'serviceMonitor/mlops/pushgateway/0',
+    ]);
     for (const job of config.scrape_configs) {
       expect(job.kubernetes_sd_configs[0]).toMatchObject({ namespaces: { names: [NS] } });
     }
@@ -106,7 +109,7 @@ describe('prometheus-operator turns the reference stack\'s ServiceMonitors and P
     }
     const rules = { data };
     const files = Object.keys(rules.data).sort();
-    expect(files.map((f) => f.replace(/-[0-9a-f-]{36}\.yaml$/, ''))).toEqual(['mlops-fraud-detector-alerts', 'mlops-fraud-detector-drift-alerts', 'mlops-mlflow-alerts']);
+    expect(files.map((f) => f.replace(/-[0-9a-f-]{36}\.yaml$/, ''))).toEqual(['mlops-fraud-detector-alerts', 'mlops-fraud-detector-drift-alerts', 'mlops-mlflow-alerts', 'mlops-promotion-alerts']);
     for (const f of files) fs.writeFileSync(path.join(work, f), rules.data[f]);
     const checked = execFileSync('promtool', ['check', 'rules', ...files.map((f) => path.join(work, f))], { encoding: 'utf8' });
     expect(checked).not.toMatch(/FAILED/);
