@@ -10,7 +10,6 @@
  * written for the tests; this one checks it against another implementation's SigV4, PutObject,
  * listing and error answers, and a store that goes down and comes back.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -18,7 +17,7 @@ import { type Capture, type InferenceLogEvent, createInferenceLog, parseInferenc
 import { type PutObject, s3PutObject } from '../../src/runtime/metrics-proxy/inference-log/s3-put';
 import type { RetryPolicy } from '../../src/runtime/metrics-proxy/inference-log/writer';
 import { bundledProgram } from '../runtime/bundled-program';
-import { FIXTURES, readFixture } from '../runtime/drift-support';
+import { FIXTURES, readFixture, runDrift } from '../runtime/drift-support';
 import { parseExposition } from '../runtime/prometheus-text';
 import { type S3Server, startS3Server } from '../support/s3-server';
 
@@ -29,24 +28,8 @@ const BUCKET = 'ml-logs';
 const MODEL = 'fraud-detector';
 const DAY = '2024-05-31';
 
-interface Run { readonly code: number | null; readonly stdout: string; readonly stderr: string }
-
-/** `node assets/mlops-drift.js ...` with exactly `env` (plus PATH), as the CronJob's container runs it. */
-function runChecker(program: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [program, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The bundled checker as the CronJob's container runs it; S3 retries against a stopped store take longer than runDrift's default. */
+const runChecker = (program: string, args: string[], env: Record<string, string>) => runDrift(program, args, env, 120_000);
 
 /** The rows of a fixture CSV as the client would send them: numbers as JSON numbers, categories as strings. */
 function csvRows(file: string): { columns: string[]; rows: unknown[][] } {

@@ -9,12 +9,11 @@
  * server written for the test; this one checks it against another implementation's idea of
  * SigV4 canonical requests, ListObjectsV2, ranged GETs and error answers.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type S3Server, startS3Server } from '../support/s3-server';
 import { bundledProgram } from '../runtime/bundled-program';
-import { FIXTURES, readFixture } from '../runtime/drift-support';
+import { FIXTURES, readFixture, runDrift } from '../runtime/drift-support';
 
 const E2E = path.join(FIXTURES, 'e2e');
 const e2e = readFixture<{ features: string[]; categorical: string[]; expected: { features: Array<{ feature: string; method: string; drifted: boolean }>; rows: { reference: number; current: number } } }>('e2e.json');
@@ -22,24 +21,8 @@ const featureArgs = ['--features', e2e.features.join(','), '--categorical', e2e.
 const BUCKET = 'lake';
 const DAY = '2024-05-31';
 
-interface Run { readonly code: number | null; readonly stdout: string; readonly stderr: string }
-
-/** `node assets/mlops-drift.js ...` with exactly `env` (plus PATH), as the CronJob's container runs it. */
-function runChecker(program: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [program, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The bundled checker as the CronJob's container runs it; S3 retries against a stopped store take longer than runDrift's default. */
+const runChecker = (program: string, args: string[], env: Record<string, string>) => runDrift(program, args, env, 120_000);
 
 const verdicts = (stdout: string) => (JSON.parse(stdout) as { features: Array<{ feature: string; method: string; drifted: boolean }> }).features
   .map((f) => [f.feature, f.method, f.drifted]);

@@ -40,6 +40,8 @@ export interface InferenceLogProps {
 /** The checked log: its location for readers, and the proxy's environment. */
 export interface CheckedInferenceLog {
   readonly location: InferenceLogLocation;
+  /** Share of counted requests logged (a shadow mirrors the same share by default). */
+  readonly sampleRatio: number;
   readonly env: k8s.EnvVar[];
 }
 
@@ -109,5 +111,5 @@ export function checkInferenceLog(kind: string, scope: Construct, props: Inferen
       { name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: secretKeyRef(secretAccessKey) } },
     ] : []),
   ];
-  return { location, env };
+  return { location, sampleRatio, env };
 }
