@@ -216,6 +216,11 @@ export const PROXY_ENV = {
   shadowMaxInFlight: 'MLOPS_SHADOW_MAX_IN_FLIGHT',
   /** How predictions compare: "equal" (classification) or an absolute tolerance such as "0.01" (regression). */
   shadowTolerance: 'MLOPS_SHADOW_TOLERANCE',
+  /**
+   * For a custom runtime: dotted path to the predictions in both models' responses; unset
+   * falls back to MLOPS_INFERENCE_LOG_RESPONSE_PATH, then to MLflow's formats.
+   */
+  shadowResponsePath: 'MLOPS_SHADOW_RESPONSE_PATH',
 } as const;
 
 /** The inference log's object keys: `<prefix>/model=<m>/version=<v>/dt=YYYY-MM-DD/hour=HH/<pod>-<seq>.jsonl.gz` (UTC). */

@@ -66,6 +66,38 @@ describe('ModelService shadow', () => {
     });
   });
 
+  test('a custom runtime\'s shadow compares the predictions at shadow.responsePath, or at the inference log\'s path', () => {
+    const pricer = (tag: string) => ServingRuntime.custom({ image: `ghcr.io/acme/pricer:${tag}`, port: 8000, healthPath: '/health' });
+    const chart = newChart();
+    new ModelService(chart, 'pricer', { runtime: pricer('1.9.0'), shadow: { runtime: pricer('2.0.0'), responsePath: 'result.scores' } });
+    new ModelService(chart, 'logged', {
+      runtime: pricer('1.9.0'),
+      inferenceLog: { destination: 's3://ml-inference-log/prod', requestPath: 'data.rows', responsePath: 'result.prices' },
+      shadow: { runtime: pricer('2.0.0') },
+    });
+    new ModelService(chart, 'plain', { runtime: pricer('1.9.0'), shadow: { runtime: pricer('2.0.0') } });
+    const objects = synth(chart);
+    const proxyEnv = (name: string) => envOf(container(named(objects, 'Deployment', name), 'metrics-proxy').env);
+    expect(proxyEnv('pricer')).toMatchObject({ MLOPS_SHADOW_RESPONSE_PATH: 'result.scores' });
+    expect(proxyEnv('pricer')).not.toHaveProperty('MLOPS_INFERENCE_LOG_RESPONSE_PATH');
+    expect(proxyEnv('logged')).toMatchObject({ MLOPS_SHADOW_RESPONSE_PATH: 'result.prices', MLOPS_INFERENCE_LOG_RESPONSE_PATH: 'result.prices' });
+    // unset: MLflow's response formats
+    expect(proxyEnv('plain')).not.toHaveProperty('MLOPS_SHADOW_RESPONSE_PATH');
+  });
+
+  test('refuses shadow.responsePath for an MLflow champion, a path that is not dotted keys, and one that differs from the log\'s', () => {
+    const pricer = ServingRuntime.custom({ image: 'ghcr.io/acme/pricer:1.9.0', port: 8000, healthPath: '/health' });
+    const chart = newChart();
+    expect(() => new ModelService(chart, 'fraud-detector', { runtime: champion(), shadow: { model: challengerModel, responsePath: 'predictions' } }))
+      .toThrow(/shadow\.responsePath \("predictions"\) is only for custom runtimes; leave it unset/);
+    expect(() => new ModelService(chart, 'pricer', { runtime: pricer, shadow: { runtime: pricer, responsePath: 'result[0]' } }))
+      .toThrow(/shadow\.responsePath \("result\[0\]"\) is not a dotted path of JSON keys; use e\.g\. "result\.scores"/);
+    expect(() => new ModelService(chart, 'pricer2', {
+      runtime: pricer, inferenceLog: { destination: 's3://ml-inference-log/prod', responsePath: 'result.prices' }, shadow: { runtime: pricer, responsePath: 'result.scores' },
+    })).toThrow(/shadow\.responsePath \("result\.scores"\) differs from inferenceLog\.responsePath "result\.prices"; the proxy reads both models' predictions at one path/);
+    expect(synth(chart)).toEqual([]);
+  });
+
   test.each([
     ['neither model nor runtime', {}, /shadow\.model \(unset\) is missing, and so is shadow\.runtime; give exactly one/],
     ['both model and runtime', { model: challengerModel, runtime: champion() }, /shadow\.model \("models:\/fraud-detector@challenger"\) is given together with shadow\.runtime/],

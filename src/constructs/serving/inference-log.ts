@@ -42,10 +42,13 @@ export interface CheckedInferenceLog {
   readonly location: InferenceLogLocation;
   /** Share of counted requests logged (a shadow mirrors the same share by default). */
   readonly sampleRatio: number;
+  /** Where a custom runtime's predictions are in its responses (a shadow compares the same). */
+  readonly responsePath?: string;
   readonly env: k8s.EnvVar[];
 }
 
-const DOTTED_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+/** A dotted path of JSON keys, as the proxy reads request and response bodies of custom runtimes. */
+export const DOTTED_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
 /** Checks `inferenceLog` of a ModelService (errors name `kind`, `scope` and the field) and builds the proxy's variables. */
 export function checkInferenceLog(kind: string, scope: Construct, props: InferenceLogProps, modelName: string, customRuntime: boolean): CheckedInferenceLog {
@@ -111,5 +114,5 @@ export function checkInferenceLog(kind: string, scope: Construct, props: Inferen
       { name: CHECKER_ENV.secretAccessKey, valueFrom: { secretKeyRef: secretKeyRef(secretAccessKey) } },
     ] : []),
   ];
-  return { location, sampleRatio, env };
+  return { location, sampleRatio, ...(props.responsePath !== undefined ? { responsePath: props.responsePath } : {}), env };
 }

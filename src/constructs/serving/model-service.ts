@@ -368,7 +368,7 @@ export class ModelService extends Construct implements IModelService {
       throw this.fail('name', this.name, `is too long for a shadow, whose Deployment is named ${this.name}${SHADOW_SUFFIX} (at most ${MAX_NAME_LENGTH} characters)`,
         `shorten the name to ${MAX_NAME_LENGTH - SHADOW_SUFFIX.length} characters`);
     }
-    return checkShadow(KIND, this, p.shadow, p.runtime, inferenceLog?.sampleRatio);
+    return checkShadow(KIND, this, p.shadow, p.runtime, inferenceLog);
   }
 
   /**

@@ -4,6 +4,7 @@ import { PROXY_ENV } from '../../contract';
 import * as k8s from '../core/k8s';
 import { ModelReference } from '../core/model-reference';
 import { invalidProp, requireInteger } from '../core/validation';
+import { CheckedInferenceLog, DOTTED_PATH } from './inference-log';
 import { ServingRuntime } from './serving-runtime';
 
 /**
@@ -37,6 +38,14 @@ export interface ShadowProps {
    * requests agreed. @default 0.9
    */
   readonly agreementFloor?: number;
+  /**
+   * A custom runtime's answers: the dotted path of JSON keys to the predictions in both
+   * models' responses, which the champion's proxy compares (e.g. "result.scores"). Only for a
+   * champion with a custom runtime; with an inference log it must equal
+   * inferenceLog.responsePath, which it defaults to.
+   * @default - inferenceLog.responsePath, else the MLflow scoring server's formats
+   */
+  readonly responsePath?: string;
 }
 
 /** The checked shadow: the challenger's runtime and replicas, and the champion proxy's settings. */
@@ -48,10 +57,11 @@ export interface CheckedShadow {
   readonly maxInFlight: number;
   readonly tolerance?: number;
   readonly agreementFloor: number;
+  readonly responsePath?: string;
 }
 
-/** Checks `shadow` of a ModelService whose runtime is `champion`; `defaultShare` is the inference log's sample ratio, if any. */
-export function checkShadow(kind: string, scope: Construct, props: ShadowProps, champion: ServingRuntime, defaultShare: number | undefined): CheckedShadow {
+/** Checks `shadow` of a ModelService whose runtime is `champion`, beside its checked inference log, if any. */
+export function checkShadow(kind: string, scope: Construct, props: ShadowProps, champion: ServingRuntime, log: CheckedInferenceLog | undefined): CheckedShadow {
   const fail = (field: string, value: unknown, problem: string, fix: string) => invalidProp(kind, scope, `shadow.${field}`, value, problem, fix);
   if (props === null || typeof props !== 'object') throw fail('model', props, 'is not set', 'pass { model: registry.model("<name>", { alias: "challenger" }) }');
   if ((props.model === undefined) === (props.runtime === undefined)) {
@@ -71,7 +81,7 @@ export function checkShadow(kind: string, scope: Construct, props: ShadowProps, 
     }
     runtime = swapped;
   }
-  const share = props.share ?? defaultShare ?? 0.1;
+  const share = props.share ?? log?.sampleRatio ?? 0.1;
   if (typeof share !== 'number' || !(share > 0 && share <= 1)) {
     throw fail('share', share, 'is not a share above 0 and at most 1', 'use e.g. 0.1 to mirror every tenth request');
   }
@@ -86,6 +96,7 @@ export function checkShadow(kind: string, scope: Construct, props: ShadowProps, 
   if (typeof agreementFloor !== 'number' || !(agreementFloor > 0 && agreementFloor < 1)) {
     throw fail('agreementFloor', agreementFloor, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.9');
   }
+  const responsePath = checkResponsePath(props.responsePath, champion, log, fail);
   return {
     runtime,
     replicas: requireInteger(kind, scope, 'shadow.replicas', props.replicas ?? 1, 1, 100),
@@ -94,7 +105,23 @@ export function checkShadow(kind: string, scope: Construct, props: ShadowProps, 
     maxInFlight: requireInteger(kind, scope, 'shadow.maxInFlight', props.maxInFlight ?? 16, 1, 1024),
     tolerance,
     agreementFloor,
+    ...(responsePath !== undefined ? { responsePath } : {}),
   };
+}
+
+/**
+ * The path both models' predictions are compared at: shadow.responsePath, else the inference
+ * log's. The proxy parses both answers at one path, so the two may not differ.
+ */
+function checkResponsePath(value: string | undefined, champion: ServingRuntime, log: CheckedInferenceLog | undefined, fail: (field: string, value: unknown, problem: string, fix: string) => Error): string | undefined {
+  if (value === undefined) return log?.responsePath;
+  if (champion.kind !== 'custom') throw fail('responsePath', value, 'is only for custom runtimes', 'leave it unset: the MLflow scoring server\'s formats are understood');
+  if (typeof value !== 'string' || !DOTTED_PATH.test(value)) throw fail('responsePath', value, 'is not a dotted path of JSON keys', 'use e.g. "result.scores"');
+  if (log?.responsePath !== undefined && log.responsePath !== value) {
+    throw fail('responsePath', value, `differs from inferenceLog.responsePath "${log.responsePath}"; the proxy reads both models' predictions at one path`,
+      'leave shadow.responsePath unset (it defaults to inferenceLog.responsePath), or give both the same path');
+  }
+  return value;
 }
 
 /** The champion proxy's variables that mirror to the challenger's Service at `upstream`. */
@@ -105,5 +132,6 @@ export function shadowProxyEnv(shadow: CheckedShadow, upstream: string): k8s.Env
     { name: PROXY_ENV.shadowTimeoutSeconds, value: String(shadow.timeoutSeconds) },
     { name: PROXY_ENV.shadowMaxInFlight, value: String(shadow.maxInFlight) },
     { name: PROXY_ENV.shadowTolerance, value: shadow.tolerance === undefined ? 'equal' : String(shadow.tolerance) },
+    ...(shadow.responsePath !== undefined ? [{ name: PROXY_ENV.shadowResponsePath, value: shadow.responsePath }] : []),
   ];
 }

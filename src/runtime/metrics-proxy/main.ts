@@ -55,7 +55,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     inferenceLog = createInferenceLog(settings.inferenceLog, { modelName: config.modelName, version: resolved.version, log });
   }
   const shadow: Shadow | undefined = settings.shadow
-    ? createShadow(settings.shadow, { modelName: config.modelName, responsePath: settings.inferenceLog?.responsePath, log })
+    ? createShadow(settings.shadow, { modelName: config.modelName, responsePath: settings.shadow.responsePath ?? settings.inferenceLog?.responsePath, log })
     : undefined;
 
   let proxy;

@@ -153,7 +153,8 @@ function parseSeconds(name: string, value: string | undefined, fallback: number,
   return seconds;
 }
 
-function parsePath(name: string, value: string | undefined, example: string, problem: Problem): string | undefined {
+/** A dotted path into a JSON body (MLOPS_*_PATH variables); undefined when unset, a problem when a segment is empty. */
+export function parsePath(name: string, value: string | undefined, example: string, problem: Problem): string | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const path = value.trim();
   if (path.split('.').some((segment) => segment === '')) {

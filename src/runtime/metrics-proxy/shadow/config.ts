@@ -1,6 +1,6 @@
 import { PROXY_ENV, SHADOW_VARIANT } from '../../../contract';
 import { ConfigError } from '../config';
-import { DEFAULTS as INFERENCE_LOG_DEFAULTS } from '../inference-log/config';
+import { DEFAULTS as INFERENCE_LOG_DEFAULTS, parsePath } from '../inference-log/config';
 
 /** Settings of the shadow mirror on the champion's proxy, read by `parseShadowConfig` from the MLOPS_SHADOW_* environment. */
 export interface ShadowConfig {
@@ -19,6 +19,11 @@ export interface ShadowConfig {
    * environment (yet): the inference log's capture limit, so one buffer serves both.
    */
   readonly maxBodyBytes: number;
+  /**
+   * A custom runtime's predictions in both models' responses, as a dotted path
+   * (MLOPS_SHADOW_RESPONSE_PATH); unset: the inference log's path, else MLflow's formats.
+   */
+  readonly responsePath?: string;
 }
 
 /** ModelService `shadow`'s defaults, for a proxy started by hand with only the upstream set. */
@@ -56,6 +61,7 @@ export function parseShadowConfig(env: Env): ShadowConfig | undefined {
   const timeoutSeconds = parseTimeout(env[PROXY_ENV.shadowTimeoutSeconds], problem);
   const maxInFlight = parseMaxInFlight(env[PROXY_ENV.shadowMaxInFlight], problem);
   const tolerance = parseTolerance(env[PROXY_ENV.shadowTolerance], problem);
+  const responsePath = parsePath(PROXY_ENV.shadowResponsePath, env[PROXY_ENV.shadowResponsePath], 'result.scores', problem);
   const variant = env[PROXY_ENV.variant];
   if (variant !== undefined && variant.trim() !== '') {
     problem(PROXY_ENV.shadowUpstream, raw, `is set on a challenger's proxy (${PROXY_ENV.variant}=${variant})`,
@@ -70,6 +76,7 @@ export function parseShadowConfig(env: Env): ShadowConfig | undefined {
     maxInFlight: maxInFlight!,
     tolerance: tolerance!,
     maxBodyBytes: DEFAULTS.maxBodyBytes,
+    ...(responsePath !== undefined ? { responsePath } : {}),
   };
 }
 
