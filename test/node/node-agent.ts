@@ -68,7 +68,8 @@ import { probeOnce } from '../rehearsal/harness/probes';
 import { type ContainerProcess, IP, Processes, SETPRIV, delay, signalGroup, timeout, waitFor } from '../rehearsal/harness/processes';
 import { ContainerRuntime } from '../rehearsal/harness/runtime';
 import { type ProjectedFile, type VolumeDirs, type VolumeSources, prepareVolumes } from '../rehearsal/harness/volumes';
-import { ApiClient, ApiError, apiTime, issueClientCertificate, microTime } from './api';
+import { ApiClient, ApiError, apiTime, issueClientCertificate } from './api';
+import { NodeReport, nodeHeartbeat, registerNode } from './node-status';
 import { ServiceProxy } from './service-proxy';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -209,45 +210,20 @@ export class NodeAgent {
     };
   }
 
-  private async register(): Promise<void> {
-    await this.api.request('POST', '/api/v1/nodes', {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: this.name, labels: { 'kubernetes.io/hostname': this.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': os.arch() === 'x64' ? 'amd64' : os.arch() } },
-      spec: {},
-    });
-    await this.api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: this.name, namespace: 'kube-node-lease' },
-      spec: { holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: microTime() },
-    });
-    await this.heartbeat();
+  /** What this node reports about itself (node-status.ts). */
+  private report(): NodeReport {
+    return {
+      name: this.name, capacity: this.capacity(), address: NODE_ADDRESS, osImage: 'mlops-constructs node agent (rehearsal harness)',
+      containerRuntimeVersion: 'harness://1', pressureMessage: 'not measured by the node agent',
+    };
   }
 
-  private async heartbeat(): Promise<void> {
-    const now = apiTime();
-    const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now });
-    const resources = this.capacity();
-    await this.api.request('PATCH', `/api/v1/nodes/${this.name}/status`, {
-      status: {
-        capacity: resources,
-        allocatable: resources,
-        conditions: [
-          condition('Ready', 'True', 'KubeletReady', 'node agent is posting ready status'),
-          condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'not measured by the node agent'),
-          condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'not measured by the node agent'),
-          condition('PIDPressure', 'False', 'KubeletHasSufficientPID', 'not measured by the node agent'),
-        ],
-        addresses: [{ type: 'InternalIP', address: NODE_ADDRESS }, { type: 'Hostname', address: this.name }],
-        nodeInfo: {
-          machineID: '', systemUUID: '', bootID: '', kernelVersion: os.release(), osImage: 'mlops-constructs node agent (rehearsal harness)',
-          containerRuntimeVersion: 'harness://1', kubeletVersion: 'v1.37.2', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64',
-        },
-      },
-    }, 'application/merge-patch+json');
-    await this.api.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`,
-      { spec: { holderIdentity: this.name, renewTime: microTime() } }, 'application/merge-patch+json');
+  private register(): Promise<void> {
+    return registerNode(this.api, this.report());
+  }
+
+  private heartbeat(): Promise<void> {
+    return nodeHeartbeat(this.api, this.report());
   }
 
   private async syncPods(): Promise<void> {

@@ -18,6 +18,7 @@
  */
 import * as fs from 'fs';
 import { ApiClient } from '../node/api';
+import { NodeReport, nodeHeartbeat, registerNode } from '../node/node-status';
 
 interface Kubeconfig {
   clusters: { cluster: { server: string; 'certificate-authority': string } }[];
@@ -32,6 +33,7 @@ export class StatusNode {
   private readonly ips = new Map<string, string>();
   /** Errors of the last tick, for failure messages. */
   public lastError: string | undefined;
+  private readonly report: NodeReport;
 
   constructor(kubeconfigFile: string, public readonly name = 'pulumi-engine-node') {
     const config = JSON.parse(fs.readFileSync(kubeconfigFile, 'utf8')) as Kubeconfig;
@@ -40,28 +42,20 @@ export class StatusNode {
       cert: fs.readFileSync(config.users[0].user['client-certificate']),
       key: fs.readFileSync(config.users[0].user['client-key']),
     });
+    this.report = {
+      name, capacity: { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' }, address: '127.0.0.1',
+      osImage: 'status-only test node', containerRuntimeVersion: 'none://0', pressureMessage: 'a status-only node runs nothing',
+    };
   }
 
   /** Registers the node and starts reporting (every second for Pods, every 10 s for the node). */
   async start(): Promise<void> {
-    await this.api.request('POST', '/api/v1/nodes', {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: this.name, labels: { 'kubernetes.io/hostname': this.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } },
-      spec: {},
-    });
-    await this.api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: this.name, namespace: 'kube-node-lease' },
-      spec: { holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: microTime() },
-    });
-    await this.heartbeat();
+    await registerNode(this.api, this.report);
     let beats = 0;
     this.timer = setInterval(() => {
       if (this.ticking) return;
       this.ticking = true;
-      const work = (++beats % 10 === 0 ? this.heartbeat() : Promise.resolve()).then(() => this.reconcilePods());
+      const work = (++beats % 10 === 0 ? nodeHeartbeat(this.api, this.report) : Promise.resolve()).then(() => this.reconcilePods());
       work.then(() => { this.lastError = undefined; }, (e) => { this.lastError = (e as Error).message; }).finally(() => { this.ticking = false; });
     }, 1000);
   }
@@ -70,30 +64,6 @@ export class StatusNode {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.api.close();
-  }
-
-  private async heartbeat(): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const condition = (type: string, status: string, reason: string) => ({ type, status, reason, message: reason, lastHeartbeatTime: now, lastTransitionTime: now });
-    const resources = { cpu: '64', memory: '256Gi', pods: '250', 'ephemeral-storage': '1Ti' };
-    await this.api.request('PATCH', `/api/v1/nodes/${this.name}/status`, {
-      status: {
-        capacity: resources,
-        allocatable: resources,
-        conditions: [
-          condition('Ready', 'True', 'KubeletReady'),
-          condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory'),
-          condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure'),
-          condition('PIDPressure', 'False', 'KubeletHasSufficientPID'),
-        ],
-        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.name }],
-        nodeInfo: {
-          machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: 'status-only test node', containerRuntimeVersion: 'none://0',
-          kubeletVersion: 'v1.37.2', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64',
-        },
-      },
-    }, 'application/merge-patch+json');
-    await this.api.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`, { spec: { renewTime: microTime() } }, 'application/merge-patch+json');
   }
 
   private async reconcilePods(): Promise<void> {
@@ -139,9 +109,4 @@ export class StatusNode {
     }
     return ip;
   }
-}
-
-/** metav1.MicroTime: RFC 3339 with microseconds. */
-function microTime(): string {
-  return new Date().toISOString().replace(/(\.\d{3})Z$/, '$1000Z');
 }
