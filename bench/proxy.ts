@@ -44,8 +44,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Direct, proxied and nginx phases alternate, so load from other processes hits all alike. */
-const ROUNDS = 3;
+/**
+ * Direct, proxied and nginx phases alternate, so load from other processes hits all alike;
+ * many short rounds rather than a few long ones, so a burst of load lands on one round of
+ * each, and the goals' ratios are also given as the median of the rounds' ratios.
+ */
+const ROUNDS = 6;
 const CONCURRENCY = 32;
 /** A phase stops at this deadline even if it has not sent all its requests. */
 const PHASE_DEADLINE_MS = 8_000;
@@ -56,6 +60,11 @@ interface UpstreamKind {
   readonly name: string;
   /** CPU the upstream burns per request before answering. */
   readonly workMicros: number;
+  /**
+   * Before the rounds, so V8 has compiled the hot paths: with 2,500 requests TurboFan was still
+   * compiling in the rounds (a tenth of the proxy's CPU samples, and more of the logging proxy's,
+   * whose log code runs for one request in ten).
+   */
   readonly warmup: { readonly sequential: number; readonly concurrent: number };
   /** Requests per phase and round. */
   readonly sequential: number;
@@ -63,8 +72,8 @@ interface UpstreamKind {
 }
 
 const UPSTREAMS: readonly UpstreamKind[] = [
-  { name: 'echo', workMicros: 0, warmup: { sequential: 500, concurrent: 2_000 }, sequential: 1_500, concurrent: 5_000 },
-  { name: '1 ms CPU', workMicros: 1_000, warmup: { sequential: 100, concurrent: 300 }, sequential: 300, concurrent: 1_500 },
+  { name: 'echo', workMicros: 0, warmup: { sequential: 1_000, concurrent: 20_000 }, sequential: 750, concurrent: 2_500 },
+  { name: '1 ms CPU', workMicros: 1_000, warmup: { sequential: 200, concurrent: 2_000 }, sequential: 150, concurrent: 750 },
 ];
 
 /** Answers once the request body has arrived, after a busy loop of BENCH_WORK_MICROS on hrtime. */
@@ -297,14 +306,15 @@ async function scrapeProxy(metricsPort: number): Promise<ProxyCounters> {
 }
 
 /**
- * `BENCH_PROXY_BASELINE=<another metrics-proxy.js>` adds it as `baseline`, in the same
- * alternating rounds, for a before/after comparison that shares the machine's load.
+ * `BENCH_PROXY_BASELINE=<another metrics-proxy.js>` adds it as `baseline`, and logging as
+ * `base+log`, in the same alternating rounds, for a before/after comparison that shares the
+ * machine's load.
  */
 const BASELINE = process.env.BENCH_PROXY_BASELINE;
 
 /** `logged`: the same proxy with the inference log on at the default 10 % (to a loopback S3 stand-in that stores nothing). */
-type Via = 'direct' | 'proxy' | 'logged' | 'nginx' | 'baseline';
-const VIAS: readonly Via[] = BASELINE ? ['direct', 'baseline', 'proxy', 'logged', 'nginx'] : ['direct', 'proxy', 'logged', 'nginx'];
+type Via = 'direct' | 'proxy' | 'logged' | 'nginx' | 'baseline' | 'base+log';
+const VIAS: readonly Via[] = BASELINE ? ['direct', 'baseline', 'base+log', 'proxy', 'logged', 'nginx'] : ['direct', 'proxy', 'logged', 'nginx'];
 const LOG_SAMPLE_RATIO = 0.1;
 
 /** Accepts every PUT with 200, as S3 does once an object is stored; counts the objects. */
@@ -336,6 +346,8 @@ interface Target {
   seconds: number;
   loadCpu: number;
   upstreamLoadCpu: number;
+  /** CPU per request of each round: sequential, under load. */
+  readonly rounds: { seq: number; load: number }[];
 }
 
 async function measure(target: Target, count: { sequential: number; concurrent: number }, record: boolean): Promise<number> {
@@ -353,6 +365,7 @@ async function measure(target: Target, count: { sequential: number; concurrent: 
     target.seconds += load.seconds;
     target.loadCpu += cpu2 - cpu1;
     target.upstreamLoadCpu += upstreamCpu2 - upstreamCpu1;
+    target.rounds.push({ seq: (cpu1 - cpu0) / latencies.length, load: (cpu2 - cpu1) / load.sent });
   }
   return latencies.length + load.sent;
 }
@@ -363,6 +376,7 @@ async function run(): Promise<void> {
   const proxies: Program[] = [];
   const baselines: Program[] = [];
   const loggers: Program[] = [];
+  const baselineLoggers: Program[] = [];
   const s3 = await startS3StandIn();
   let nginx: Nginx | undefined;
   try {
@@ -375,15 +389,19 @@ async function run(): Promise<void> {
       MLOPS_PROXY_METRICS_PORT: '0',
       MLOPS_PROXY_BIND_ADDRESS: '127.0.0.1',
     });
+    const loggedEnv = (port: number) => ({
+      ...proxyEnv(port),
+      MLOPS_INFERENCE_LOG_URI: 's3://bench/log', MLOPS_INFERENCE_LOG_SAMPLE_RATIO: String(LOG_SAMPLE_RATIO), MLOPS_INFERENCE_LOG_FLUSH_SECONDS: '5',
+      MLOPS_MODEL_VERSION: '1', MLOPS_POD_NAME: 'bench-0', AWS_ENDPOINT_URL: `http://127.0.0.1:${s3.port}`, AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret',
+    });
     for (const port of upstreamPorts) {
       proxies.push(await startProgram([bundle], proxyEnv(port)));
-      if (BASELINE) baselines.push(await startProgram([path.resolve(BASELINE)], proxyEnv(port)));
-      loggers.push(await startProgram([bundle], {
-        ...proxyEnv(port),
-        MLOPS_INFERENCE_LOG_URI: 's3://bench/log', MLOPS_INFERENCE_LOG_SAMPLE_RATIO: String(LOG_SAMPLE_RATIO), MLOPS_INFERENCE_LOG_FLUSH_SECONDS: '5',
-        MLOPS_MODEL_VERSION: '1', MLOPS_POD_NAME: 'bench-0', AWS_ENDPOINT_URL: `http://127.0.0.1:${s3.port}`, AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret',
-      }));
+      loggers.push(await startProgram([bundle], loggedEnv(port)));
+      if (BASELINE) {
+        baselines.push(await startProgram([path.resolve(BASELINE)], proxyEnv(port)));
+        baselineLoggers.push(await startProgram([path.resolve(BASELINE)], loggedEnv(port)));
+      }
     }
     nginx = await startNginx(upstreamPorts);
     const benchStartedAt = Date.now();
@@ -394,6 +412,7 @@ async function run(): Promise<void> {
         case 'proxy': return { port: proxies[i].started.listenPort as number, pids: [proxies[i].child.pid!] };
         case 'baseline': return { port: baselines[i].started.listenPort as number, pids: [baselines[i].child.pid!] };
         case 'logged': return { port: loggers[i].started.listenPort as number, pids: [loggers[i].child.pid!] };
+        case 'base+log': return { port: baselineLoggers[i].started.listenPort as number, pids: [baselineLoggers[i].child.pid!] };
         case 'nginx': return { port: nginx!.ports[i], pids: nginx!.pids };
       }
     };
@@ -409,6 +428,7 @@ async function run(): Promise<void> {
       seconds: 0,
       loadCpu: 0,
       upstreamLoadCpu: 0,
+      rounds: [],
     })));
     const proxied = proxies.map(() => 0);
     const count = (target: Target, n: number) => {
@@ -453,15 +473,27 @@ async function run(): Promise<void> {
     const get = (key: string) => summary.get(key)!;
     const [echo, work] = UPSTREAMS.map((kind) => kind.name);
     const cpu = (via: Via, name: string) => get(`${name}/${via}`);
-    const cpuRatio = (via: Via, base: Via, name: string) =>
-      `${(cpu(via, name).loadCpu / cpu(base, name).loadCpu).toFixed(2)}x / ${(cpu(via, name).seqCpu / cpu(base, name).seqCpu).toFixed(2)}x`;
-    const label = (text: string) => `  ${text}`.padEnd(36);
+    const roundsOf = (via: Via, name: string) => targets.find((target) => target.via === via && target.upstream.name === name)!.rounds;
+    const median = (values: number[]) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      const middle = Math.floor(sorted.length / 2);
+      return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    };
+    /** Over all rounds, then the median of each round's ratio (the two phases of a round ran seconds apart). */
+    const cpuRatio = (via: Via, base: Via, name: string) => {
+      const [rounds, baseRounds] = [roundsOf(via, name), roundsOf(base, name)];
+      const perRound = (phase: 'seq' | 'load') => median(rounds.map((round, i) => round[phase] / baseRounds[i][phase]));
+      return `${(cpu(via, name).loadCpu / cpu(base, name).loadCpu).toFixed(2)}x / ${(cpu(via, name).seqCpu / cpu(base, name).seqCpu).toFixed(2)}x`
+        + ` (rounds' median ${perRound('load').toFixed(2)}x / ${perRound('seq').toFixed(2)}x)`;
+    };
+    const label = (text: string) => `  ${text}`.padEnd(40);
     console.log('\nratios and goals (CPU per request: under load / sequential)');
     for (const name of [echo, work]) console.log(`${label(`proxy CPU / nginx's, ${name}:`)}${cpuRatio('proxy', 'nginx', name)}`);
     if (BASELINE) for (const name of [echo, work]) console.log(`${label(`proxy CPU / baseline's, ${name}:`)}${cpuRatio('proxy', 'baseline', name)}`);
     console.log(`${label('proxy CPU per request:')}${[echo, work].map((name) =>
       `${name} ${(cpu('proxy', name).loadCpu * 1e6).toFixed(0)} / ${(cpu('proxy', name).seqCpu * 1e6).toFixed(0)} us`).join(', ')} (goal: at most 150 us)`);
     for (const name of [echo, work]) console.log(`${label(`inference log at ${LOG_SAMPLE_RATIO * 100} %, ${name}:`)}${cpuRatio('logged', 'proxy', name)} of the proxy's CPU (goal: at most 1.10x)`);
+    if (BASELINE) for (const name of [echo, work]) console.log(`${label(`baseline's inference log, ${name}:`)}${cpuRatio('base+log', 'baseline', name)} of the baseline's CPU`);
     console.log(`${label(`added p50 latency, ${echo}:`)}${(['proxy', 'nginx', ...(BASELINE ? ['baseline'] : [])] as Via[]).map((via) =>
       `${via} ${(get(`${echo}/${via}`).p50 - get(`${echo}/direct`).p50).toFixed(3)} ms`).join(', ')}`);
     console.log(`${label(`throughput / direct, ${work}:`)}${(['proxy', 'nginx', ...(BASELINE ? ['baseline'] : [])] as Via[]).map((via) =>
@@ -474,7 +506,7 @@ async function run(): Promise<void> {
       process.exitCode = 1;
     }
   } finally {
-    const proxyExits = await Promise.all([...proxies, ...baselines, ...loggers].map((proxy) => stopProgram(proxy.child)));
+    const proxyExits = await Promise.all([...proxies, ...baselines, ...loggers, ...baselineLoggers].map((proxy) => stopProgram(proxy.child)));
     await new Promise((resolve) => s3.server.close(resolve));
     if (nginx) {
       await stopProgram(nginx.child, 'SIGQUIT');

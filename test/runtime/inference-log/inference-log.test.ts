@@ -3,6 +3,7 @@ import { loadTable } from '../../../src/runtime/drift/io/dataset';
 import { Dictionary, type Table } from '../../../src/runtime/drift/io/table';
 import { parseInferenceLogConfig } from '../../../src/runtime/metrics-proxy/inference-log/config';
 import { type Capture, type InferenceLogEvent, createInferenceLog } from '../../../src/runtime/metrics-proxy/inference-log';
+import { PARSE_BATCH_CAPTURES, PARSE_DELAY_MS } from '../../../src/runtime/metrics-proxy/inference-log/inference-log';
 import { parseExposition } from '../prometheus-text';
 import { type FakeS3, startFakeS3 } from './fake-s3';
 
@@ -14,6 +15,14 @@ import { type FakeS3, startFakeS3 } from './fake-s3';
 const MODEL = 'fraud-detector';
 const STARTED = new Date('2024-05-31T12:34:56.789Z');
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits until `condition` holds, at most `ms`; the caller's expect says what was awaited. */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+}
 
 function capture(request: unknown, response: unknown, extra: Partial<Capture> = {}): Capture {
   return {
@@ -127,13 +136,33 @@ describe('createInferenceLog', () => {
     expect([0.1, 0.25, 0.2499].map((u) => log.sample(u))).toEqual([true, false, true]);
   });
 
-  test('record only queues: the bodies are parsed on a later turn of the event loop', async () => {
+  test('record only queues: the bodies are parsed together a moment later, not on the request\'s turn', async () => {
+    // GIVEN one capture
     const { log, metric } = start();
+    const recordedAt = Date.now();
     log.record(capture({ inputs: [[1], [2]] }, { predictions: [0, 1] }));
+    // THEN it is not parsed on its own turn, nor on the next: it waits for others
     expect(metric('mlops_inference_log_buffered_records')).toBe(0);
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
+    expect(metric('mlops_inference_log_buffered_records')).toBe(0);
+    // ...at most PARSE_DELAY_MS (plus the machine's delay)
+    await until(() => metric('mlops_inference_log_buffered_records') === 2);
     expect(metric('mlops_inference_log_buffered_records')).toBe(2);
+    expect(Date.now() - recordedAt).toBeGreaterThanOrEqual(PARSE_DELAY_MS - 1);
     await log.close(5000);
+  });
+
+  test('parses a full batch of captures on the next turn', async () => {
+    // GIVEN a batch of captures, one row each
+    const { log, metric } = start();
+    for (let i = 0; i < PARSE_BATCH_CAPTURES; i++) log.record(capture({ inputs: [[i]] }, { predictions: [i] }));
+    expect(metric('mlops_inference_log_buffered_records')).toBe(0);
+    // WHEN the event loop turns once
+    await nextTurn();
+    // THEN all of them are parsed
+    expect(metric('mlops_inference_log_buffered_records')).toBe(PARSE_BATCH_CAPTURES);
+    await log.close(5000);
+    expect(metric('mlops_inference_log_records_total', { outcome: 'written' })).toBe(PARSE_BATCH_CAPTURES);
   });
 
   test('counts unreadable bodies by part and logs their records without those columns', async () => {
@@ -154,8 +183,8 @@ describe('createInferenceLog', () => {
     expect(() => log.record(capture({ inputs: [1] }, { predictions: [1] }, { startedAt: new Date(NaN) }))).not.toThrow();
     expect(() => log.record(capture({ inputs: [1] }, { predictions: [1] }, { startedAt: new Date(NaN) }))).not.toThrow();
     expect(() => log.record(undefined as unknown as Capture)).not.toThrow();
-    // (parsing yields after a few milliseconds; the first failure's stack trace may take that long)
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // (parsing comes PARSE_DELAY_MS later and yields after a few milliseconds; the first failure's stack trace may take that long)
+    await until(() => metric('mlops_inference_log_unparsed_total', { part: 'request' }) === 3);
     expect(metric('mlops_inference_log_unparsed_total', { part: 'request' })).toBe(3);
     expect(events.filter((e) => e.event === 'inference_log_record_failed')).toHaveLength(1);
     await log.close(1000);
@@ -188,7 +217,7 @@ describe('createInferenceLog', () => {
     const { log, metric } = start({ MLOPS_INFERENCE_LOG_BUFFER_RECORDS: '3' });
     try {
       for (let i = 0; i < 5; i++) log.record(capture({ inputs: [{ a: i }] }, { predictions: [i] }));
-      await new Promise((resolve) => setImmediate(resolve));
+      await until(() => metric('mlops_inference_log_records_total', { outcome: 'dropped_buffer_full' }) > 0);
       expect(metric('mlops_inference_log_records_total', { outcome: 'dropped_buffer_full' })).toBe(2);
       expect(metric('mlops_inference_log_buffered_records')).toBe(3);
     } finally {
