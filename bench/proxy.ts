@@ -50,6 +50,15 @@ import { createInterface } from 'node:readline';
  * each, and the goals' ratios are also given as the median of the rounds' ratios.
  */
 const ROUNDS = 6;
+/**
+ * Rounds run and not counted, after the warm-up: each phase opens and closes its clients'
+ * connections, whose sockets pass through code the requests use too (destroy, emit, the
+ * stream functions) and deoptimize it. V8 settles after a few such cycles (a pod goes through
+ * them once); before that TurboFan recompiled in every phase: on the 1 ms upstream, after one
+ * cycle, 17-19 deoptimizations and 170-330 ms of compiling in 6,000 requests, and 150-210 us
+ * of CPU per request; after eight, none, and 127 (logging: 149) us.
+ */
+const WARMUP_ROUNDS = 4;
 const CONCURRENCY = 32;
 /** A phase stops at this deadline even if it has not sent all its requests. */
 const PHASE_DEADLINE_MS = 8_000;
@@ -62,8 +71,8 @@ interface UpstreamKind {
   readonly workMicros: number;
   /**
    * Before the rounds, so V8 has compiled the hot paths: with 2,500 requests TurboFan was still
-   * compiling in the rounds (a tenth of the proxy's CPU samples, and more of the logging proxy's,
-   * whose log code runs for one request in ten).
+   * compiling in the rounds (a tenth of the proxy's CPU samples, twice that of the logging
+   * proxy's, whose log code runs for one request in ten).
    */
   readonly warmup: { readonly sequential: number; readonly concurrent: number };
   /** Requests per phase and round. */
@@ -72,8 +81,8 @@ interface UpstreamKind {
 }
 
 const UPSTREAMS: readonly UpstreamKind[] = [
-  { name: 'echo', workMicros: 0, warmup: { sequential: 1_000, concurrent: 20_000 }, sequential: 750, concurrent: 2_500 },
-  { name: '1 ms CPU', workMicros: 1_000, warmup: { sequential: 200, concurrent: 2_000 }, sequential: 150, concurrent: 750 },
+  { name: 'echo', workMicros: 0, warmup: { sequential: 1_000, concurrent: 10_000 }, sequential: 750, concurrent: 2_500 },
+  { name: '1 ms CPU', workMicros: 1_000, warmup: { sequential: 200, concurrent: 1_500 }, sequential: 150, concurrent: 750 },
 ];
 
 /** Answers once the request body has arrived, after a busy loop of BENCH_WORK_MICROS on hrtime. */
@@ -436,6 +445,9 @@ async function run(): Promise<void> {
     };
 
     for (const target of targets) count(target, await measure(target, target.upstream.warmup, false));
+    for (let round = 0; round < WARMUP_ROUNDS; round++) {
+      for (const target of targets) count(target, await measure(target, target.upstream, false));
+    }
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of targets) count(target, await measure(target, target.upstream, true));
     }

@@ -1,5 +1,6 @@
 import { maxHeaderSize } from 'node:http';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 /**
  * A lean HTTP/1.1 client for the one model server in the pod: keep-alive connections in a
@@ -9,6 +10,10 @@ import * as net from 'node:net';
  * the two pipes cost about two thirds of the proxy's CPU per request (bench/proxy.ts). The
  * peer is a trusted local server, so this parser checks what the proxy relies on (framing, the
  * characters the client's response may carry) and fails the exchange on anything else.
+ *
+ * The inference log's PUTs to the object store go through it too (s3-put.ts): node:http's
+ * client shares its parsers and stream code with the proxy's server, and each upload's new
+ * object shapes there deoptimized the request path (bench/proxy.ts).
  */
 
 /** What the proxy does with the events of one exchange. */
@@ -36,6 +41,10 @@ export interface UpstreamPoolOptions {
   readonly timeoutMs: number;
   /** An idle connection older than this is closed instead of reused. */
   readonly idleMs: number;
+  /** TLS (an https endpoint), with the name the certificate must carry (none for an IP address). @default - plain TCP */
+  readonly tls?: { readonly servername?: string };
+  /** Idle connections do not keep the process alive (a client in the background). @default false */
+  readonly unrefIdle?: boolean;
 }
 
 /** Keep-alive connections to one upstream, reused most recent first. */
@@ -76,6 +85,7 @@ export class UpstreamPool {
       return;
     }
     connection.idleSince = Date.now();
+    if (this.options.unrefIdle) connection.socket.unref();
     this.idle.push(connection);
   }
 
@@ -89,12 +99,19 @@ export class UpstreamPool {
   private acquire(): Connection {
     const connection = this.idle.pop();
     if (connection !== undefined) {
-      if (Date.now() - connection.idleSince < this.options.idleMs) return connection;
+      if (Date.now() - connection.idleSince < this.options.idleMs) {
+        if (this.options.unrefIdle) connection.socket.ref();
+        return connection;
+      }
       // The most recent idle connection is stale, so every older one is too.
       for (const stale of [connection, ...this.idle]) stale.socket.destroy();
       this.idle.length = 0;
     }
-    const created = new Connection(this, net.connect({ host: this.options.host, port: this.options.port, noDelay: true }), this.options.timeoutMs);
+    const { host, port, tls: secure } = this.options;
+    const socket = secure
+      ? tls.connect({ host, port, servername: secure.servername, ALPNProtocols: ['http/1.1'] }).setNoDelay(true)
+      : net.connect({ host, port, noDelay: true });
+    const created = new Connection(this, socket, this.options.timeoutMs);
     this.open.add(created);
     return created;
   }

@@ -18,6 +18,8 @@ export interface SeenRequest {
   readonly signed: boolean;
   readonly status: number;
   readonly at: number;
+  /** The client's port: the same for requests on one kept-alive connection. */
+  readonly remotePort: number | undefined;
 }
 
 export interface StoredObject {
@@ -120,7 +122,7 @@ export async function startFakeS3(options: { bucket?: string; region?: string } 
           status = 404;
           error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
         }
-        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, signed, status, at: Date.now() });
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, signed, status, at: Date.now(), remotePort: req.socket.remotePort });
       };
       if (holding && req.method === 'PUT') held.push(answer);
       else answer();

@@ -57,6 +57,19 @@ describe('putObject against a SigV4-verifying S3 endpoint', () => {
     expect(await s3PutObject(settings, 'ml-logs')(key, body)).toEqual(expect.objectContaining({ ok: false, status, retryable: true, code }));
   });
 
+  test('sends consecutive PUTs of one store over one kept-alive connection', async () => {
+    // GIVEN one PutObject, as the inference log holds it
+    const put = s3PutObject(settings, 'ml-logs');
+    // WHEN it writes three objects one after the other
+    const results = [];
+    for (const name of ['a', 'b', 'c']) results.push(await put(`${name}.jsonl.gz`, body));
+    // THEN all are stored, over the same connection
+    expect(results).toEqual([0, 1, 2].map(() => ({ ok: true, status: 200, retryable: false })));
+    expect(s3.seen.map((request) => request.signed)).toEqual([true, true, true]);
+    expect(new Set(s3.seen.map((request) => request.remotePort)).size).toBe(1);
+    expect(s3.objects.get('ml-logs/c.jsonl.gz')?.body).toEqual(body);
+  });
+
   test('fails on a refused connection, retryable', async () => {
     const result = await putObject({ ...settings, endpoint: `http://127.0.0.1:${await unusedPort()}` }, 'ml-logs', key, body);
     expect(result).toEqual(expect.objectContaining({ ok: false, retryable: true, code: 'ECONNREFUSED' }));
