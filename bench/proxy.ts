@@ -42,9 +42,9 @@
  * turn of the event loop than when sequential (each response wakes the proxy, which wakes the
  * client, on cold caches); a byte relay in Node (net only, no HTTP) costs 91-138 us per request
  * there and nginx 65-104, Node's HTTP server answering by itself 70-131 us sequentially. One
- * proxy kept warm under continuous load (eight connection cycles first, nothing else in
- * between) measured 127 us per request on the 1 ms upstream, 149 logging; the bench's phases,
- * where each proxy waits idle while five others run, measure 190-230.
+ * proxy alone under load on the 1 ms upstream, after eight connection cycles, measured
+ * 127-162 us per request (149 logging); this bench, 190-230 (a 12 s pause before measuring
+ * changed nothing there, so not the idle time between phases; the machine's load, likely).
  *
  * The inference log (`logged`: the same proxy logging 10 % of requests to a loopback S3
  * stand-in, flushing every 5 s where the default is 60 s). Profiled: in the proxy a record cost
