@@ -3,7 +3,9 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl v1.37.2 (tools/kubernetes)
 # and etcd v3.6.16 (tools/etcd), plus the upstream CRDs the suite validates against
 # (prometheus-operator v0.93.0, KEDA v2.20.2), fetched with `go mod download`, and the
-# prometheus-operator v0.93.0 program itself (tools/prometheus-operator), which the node tier runs.
+# prometheus-operator v0.93.0 program itself (tools/prometheus-operator), which the node tier runs,
+# and the Prometheus it is built against, 3.13.1 (tools/prometheus; Kubernetes service discovery
+# only), which the node tier's end-to-end test runs with the operator's configuration.
 #
 # A cold build is tens of CPU-minutes, so the binaries live outside the clone in a version-keyed
 # directory (MLOPS_CACHE, default ~/.cache/mlops-constructs) and Go's own module and build caches
@@ -14,6 +16,7 @@
 #   $MLOPS_CACHE/kubernetes-v1.37.2/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $MLOPS_CACHE/etcd-v3.6.16/bin/etcd
 #   $MLOPS_CACHE/prometheus-operator-v0.93.0/bin/operator
+#   $MLOPS_CACHE/prometheus-v3.13.1/bin/prometheus
 #   $MLOPS_CACHE/crds/{prometheus-operator-v0.93.0,keda-v2.20.2}/*.yaml
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,7 @@ REPO="$PWD"
 KUBERNETES_VERSION=v1.37.2
 ETCD_VERSION=v3.6.16
 PROMETHEUS_OPERATOR_VERSION=v0.93.0
+PROMETHEUS_VERSION=v3.13.1
 KEDA_VERSION=v2.20.2
 CACHE="${MLOPS_CACHE:-$HOME/.cache/mlops-constructs}"
 
@@ -103,8 +107,26 @@ else
   echo "setup-kubernetes: prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} is built ($POBIN)"
 fi
 
+# --- Prometheus (the node tier's end-to-end test scrapes the stack with the operator's config) ---
+# Debian's prometheus is built without Kubernetes service discovery, which every scrape job the
+# operator writes uses. The build tags keep that one discoverer and drop the cloud ones.
+PBIN="$CACHE/prometheus-${PROMETHEUS_VERSION}/bin"
+if [[ ! -x "$PBIN/prometheus" ]]; then
+  echo "setup-kubernetes: building prometheus ${PROMETHEUS_VERSION} (Kubernetes service discovery only) into $PBIN"
+  started=$SECONDS
+  mkdir -p "$PBIN"
+  version="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+  (cd "$REPO/tools/prometheus" && go build -trimpath -tags remove_all_sd,enable_kubernetes_sd -ldflags "-s -w ${version}" \
+    -o "$PBIN/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus)
+  mv "$PBIN/prometheus.tmp" "$PBIN/prometheus"
+  echo "setup-kubernetes: built prometheus in $((SECONDS - started)) s"
+else
+  echo "setup-kubernetes: prometheus ${PROMETHEUS_VERSION} is built ($PBIN)"
+fi
+
 # Each version output is read whole before its first line is printed: `cmd | head -1` lets head
 # exit early, the writer dies of SIGPIPE, and pipefail turns that into exit 141 (seen in CI).
 first_line() { local out; out="$("$@")"; printf '%s\n' "${out%%$'\n'*}"; }
 first_line "$KBIN/kubectl" version --client
 first_line "$EBIN/etcd" --version
+first_line "$PBIN/prometheus" --version

@@ -6,8 +6,9 @@
 //
 // What differs from a cluster: the operator runs as a process beside the control plane, with
 // the test's admin certificate instead of its chart's ServiceAccount and RBAC. The Prometheus
-// StatefulSet it creates is not run: its config-reloader image has no local program here, so
-// this test reads the generated configuration Secret and rules ConfigMap instead.
+// StatefulSet it creates is not run here: this test reads the generated configuration Secret
+// and rules ConfigMaps. The end-to-end test (reference-stack.test.ts, with monitoring.ts) runs
+// Prometheus from that Secret on the node and follows an alert to a webhook.
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';

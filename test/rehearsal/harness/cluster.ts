@@ -31,10 +31,13 @@
  *   (/usr/lib/postgresql/15/bin; the major version must equal the tag's); node to the `node`
  *   running jest (Node 20 here, the image has Node 22; the bundles target node20);
  *   prom/pushgateway to Debian's prometheus-pushgateway (1.5.1 for the image's 1.11.0: the
- *   flags, push API and exposition the stack uses are the same).
- *   The virtualenv's interpreter sits under /root (pyenv), which the pod's uid cannot enter:
- *   for MLflow-image processes a shell in the process's private mount namespace covers /root
- *   with an empty 0755 tmpfs holding only a bind mount of the interpreter's directory.
+ *   flags, push API and exposition the stack uses are the same); chrislusf/seaweedfs (the node
+ *   tier's in-cluster S3 store) to the `weed` scripts/setup-seaweedfs.sh builds, whose release
+ *   must be the tag's (only `command: [weed]`: the image's /entrypoint.sh is not emulated).
+ *   The virtualenv's interpreter and the cache holding `weed` sit under /root (pyenv,
+ *   ~/.cache), which the pod's uid cannot enter: for such images' processes a shell in the
+ *   process's private mount namespace covers /root with an empty 0755 tmpfs holding only a
+ *   bind mount of the interpreter's (or weed's) directory.
  * - Entrypoints. A container with `command` runs exactly command + args. Without one the image's
  *   ENTRYPOINT applies; the postgres image's docker-entrypoint.sh is emulated: on an empty PGDATA,
  *   `initdb --username=$POSTGRES_USER --pwfile=<POSTGRES_PASSWORD>`, the image's

@@ -1,7 +1,8 @@
 /**
  * Images without pulling: each image reference maps to programs on this machine (the MLflow
  * image to the repository's .venv, postgres to Debian's PostgreSQL, node to the Node running
- * jest), with the image's PATH and ENV and, where a container has no command, its ENTRYPOINT.
+ * jest, chrislusf/seaweedfs to the `weed` scripts/setup-seaweedfs.sh builds), with the image's
+ * PATH and ENV and, where a container has no command, its ENTRYPOINT.
  * The versions must match the image tags; see cluster.ts for every difference from the images.
  */
 import { createHash } from 'crypto';
@@ -10,6 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ContainerConfigError, PathMapping } from './kubelet';
 import type { RunAs } from './processes';
+import { weedBinary } from '../../support/s3-server';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const VENV = path.join(REPO, '.venv');
@@ -48,6 +50,7 @@ const IMAGES: readonly { match: RegExp; program: (m: RegExpExecArray) => ImagePr
   { match: /^(?:docker\.io\/)?(?:library\/)?postgres:(\d+)(?:\.(\d+))?(?:-[a-z0-9.]+)?$/, program: (m) => postgresProgram(Number(m[1])) },
   { match: /^(?:docker\.io\/)?(?:library\/)?node:(\d+)[^/]*$/, program: () => nodeProgram() },
   { match: /^(?:docker\.io\/)?prom\/pushgateway:v(\d+\.\d+\.\d+)$/, program: (m) => pushgatewayProgram(m[1]) },
+  { match: /^(?:docker\.io\/)?chrislusf\/seaweedfs:(\d+\.\d+)$/, program: (m) => seaweedfsProgram(m[1]) },
 ];
 
 /** The local program of an image; ContainerConfigError when the table has none or it is not installed. */
@@ -141,6 +144,41 @@ function pushgatewayProgram(tag: string): ImageProgram {
     env: {},
     entrypoint: async (ctx) => [binary, ...ctx.args],
   };
+}
+
+/**
+ * The SeaweedFS image's /usr/bin/weed as the `weed` scripts/setup-seaweedfs.sh builds from the
+ * Go module proxy (test/support/s3-server.ts names the version), which must be the tag's
+ * release. Only a container with `command: [weed]` runs: the image's /entrypoint.sh (default
+ * flags per subcommand, su-exec from root) is not emulated.
+ */
+function seaweedfsProgram(tag: string): ImageProgram {
+  let binary: string;
+  try {
+    binary = weedBinary();
+  } catch (e) {
+    throw new ContainerConfigError((e as Error).message);
+  }
+  const local = weedRelease(binary);
+  if (local !== tag) throw new ContainerConfigError(`the image is SeaweedFS ${tag} but ${binary} is ${local}; align the image tag with test/support/s3-server.ts`);
+  return {
+    description: `SeaweedFS ${tag} (${binary})`,
+    path: [path.dirname(binary), '/usr/bin', '/bin'],
+    env: {},
+    // The binary sits under the cache in root's home, which the pod's uid cannot enter.
+    expose: [path.dirname(binary)],
+  };
+}
+
+const weedReleases = new Map<string, string | undefined>();
+
+/** The release `weed version` names ("version 30GB 4.53 <commit> linux amd64"), asked once per binary: probes look the image up too. */
+function weedRelease(binary: string): string | undefined {
+  if (!weedReleases.has(binary)) {
+    const out = execFileSync(binary, ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    weedReleases.set(binary, /^version \S+ (\d+\.\d+) /m.exec(out)?.[1]);
+  }
+  return weedReleases.get(binary);
 }
 
 /**
