@@ -50,7 +50,7 @@ export const INFERENCE_LOG_OUTCOMES = {
 export const SHADOW_METRICS = {
   /** Counter, labels `model`, `outcome` (SHADOW_OUTCOMES): every mirrored request, by how its answers compared. */
   comparisonsTotal: 'mlops_shadow_comparisons_total',
-  /** Counter, label `model`: requests sampled for the shadow but not mirrored, because too many mirrors were in flight. */
+  /** Counter, labels `model`, `reason` (SHADOW_SKIP_REASONS): requests sampled for the shadow but not mirrored. */
   skippedTotal: 'mlops_shadow_skipped_total',
   /** Counters, label `model`: sum and count of |champion - challenger| over compared numeric predictions (regression). */
   absDifferenceSum: 'mlops_shadow_abs_difference_sum',
@@ -66,6 +66,14 @@ export const SHADOW_OUTCOMES = {
   challengerFailed: 'challenger_failed',
   /** The champion failed, or either answer could not be read as predictions of the same rows. */
   incomparable: 'incomparable',
+} as const;
+
+/** Values of LABELS.reason on SHADOW_METRICS.skippedTotal: why a sampled request was not mirrored. */
+export const SHADOW_SKIP_REASONS = {
+  /** maxInFlight mirrors were in flight already. */
+  inFlightLimit: 'in_flight_limit',
+  /** The request's body is larger than the proxy captures (1 MiB), so there is nothing whole to send. */
+  bodyTooLarge: 'body_too_large',
 } as const;
 
 /** Value of LABELS.variant on the challenger's serving metrics. */
@@ -149,6 +157,8 @@ export const LABELS = {
   part: 'part',
   /** SHADOW_VARIANT on the serving metrics of a shadow challenger; absent on the champion's. */
   variant: 'variant',
+  /** Why a sampled request was not mirrored (SHADOW_SKIP_REASONS). */
+  reason: 'reason',
 } as const;
 
 /** The grouping-key `job` of every drift run's push to the Pushgateway. */

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PROXY_PATHS } from '../../contract';
+import { PROXY_PATHS, SHADOW_SKIP_REASONS } from '../../contract';
 import type { MetricsProxyConfig } from './config';
 import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { ServingMetrics } from './metrics';
@@ -126,6 +126,8 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
         responseContentEncoding: responseEncoding,
         requestId: header(req.headers['x-request-id']),
       };
+      // A body over the capture limit cannot be sent whole: counted, not mirrored.
+      if (mirrored && capture.requestBody === undefined) shadow!.skipped(SHADOW_SKIP_REASONS.bodyTooLarge);
       if (mirrored && capture.requestBody !== undefined) {
         void shadow!.mirror({
           method: req.method ?? 'POST',

@@ -183,12 +183,13 @@ describe('createShadow: comparing the answers', () => {
   test('exports every outcome from the start, at 0, as counters with help', () => {
     const { shadow } = start(answering({}).send);
     const exposition = parseExposition(shadow.render());
-    expect(exposition.samples.map((s) => [s.name, s.labels.outcome, s.value])).toEqual([
+    expect(exposition.samples.map((s) => [s.name, s.labels.outcome ?? s.labels.reason, s.value])).toEqual([
       ['mlops_shadow_comparisons_total', 'agree', 0],
       ['mlops_shadow_comparisons_total', 'disagree', 0],
       ['mlops_shadow_comparisons_total', 'challenger_failed', 0],
       ['mlops_shadow_comparisons_total', 'incomparable', 0],
-      ['mlops_shadow_skipped_total', undefined, 0],
+      ['mlops_shadow_skipped_total', 'in_flight_limit', 0],
+      ['mlops_shadow_skipped_total', 'body_too_large', 0],
       ['mlops_shadow_abs_difference_sum', undefined, 0],
       ['mlops_shadow_abs_difference_count', undefined, 0],
     ]);
@@ -236,7 +237,7 @@ describe('createShadow: bounds', () => {
     // THEN they are not sent, and counted
     expect(skipped).toEqual([undefined, undefined]);
     expect(waiting).toHaveLength(2);
-    expect(metric('mlops_shadow_skipped_total')).toBe(2);
+    expect(metric('mlops_shadow_skipped_total', { reason: 'in_flight_limit' })).toBe(2);
     // and once one is answered, the next is mirrored
     waiting[0].release();
     expect(await first).toEqual(expect.objectContaining({ outcome: 'agree' }));
@@ -247,7 +248,7 @@ describe('createShadow: bounds', () => {
     waiting[2].release();
     await Promise.all([second, third]);
     expect(comparisons('agree')).toBe(3);
-    expect(metric('mlops_shadow_skipped_total')).toBe(2);
+    expect(metric('mlops_shadow_skipped_total', { reason: 'in_flight_limit' })).toBe(2);
   });
 
   test('close() waits for the mirrors in flight up to its deadline, then aborts the rest', async () => {

@@ -40,12 +40,13 @@ function sameValue(a: unknown, b: unknown, tolerance: 'equal' | number, acc: { s
     return same;
   }
   if (isObject(a) && isObject(b)) {
+    // The keys both have are measured whatever else differs, so that comparing b with a
+    // counts what comparing a with b does.
     const keys = Object.keys(a);
-    if (keys.length !== Object.keys(b).length) return false;
-    let same = true;
+    let same = keys.length === Object.keys(b).length;
     for (const key of keys) {
-      if (!Object.prototype.hasOwnProperty.call(b, key)) return false;
-      if (!sameValue(a[key], b[key], tolerance, acc)) same = false;
+      if (!Object.prototype.hasOwnProperty.call(b, key)) same = false;
+      else if (!sameValue(a[key], b[key], tolerance, acc)) same = false;
     }
     return same;
   }

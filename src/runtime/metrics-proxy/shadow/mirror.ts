@@ -1,10 +1,10 @@
 import * as http from 'node:http';
-import { SHADOW_OUTCOMES } from '../../../contract';
+import { SHADOW_OUTCOMES, SHADOW_SKIP_REASONS } from '../../../contract';
 import { readPredictionsOf } from '../inference-log/extract';
 import { BodyCapture } from '../inference-log/sampler';
 import { comparePredictions } from './compare';
 import type { ShadowConfig } from './config';
-import { type ShadowOutcome, ShadowMetrics } from './metrics';
+import { type ShadowOutcome, type ShadowSkipReason, ShadowMetrics } from './metrics';
 
 /**
  * The shadow as the champion's metrics proxy sees it: `sample(u)` when a request arrives,
@@ -73,6 +73,8 @@ export interface Shadow {
    * counted), else with the challenger's answer within the timeout. Never rejects.
    */
   mirror(input: MirrorInput): Promise<ChallengerAnswer | undefined>;
+  /** Counts a sampled request that the proxy did not mirror (its body was over maxBodyBytes). */
+  skipped(reason: ShadowSkipReason): void;
   /** SHADOW_METRICS in text format, to append to the proxy's /metrics. */
   render(): string;
   /**
@@ -214,11 +216,12 @@ export function createShadow(config: ShadowConfig, options: ShadowOptions): Shad
   return {
     maxBodyBytes: config.maxBodyBytes,
     sample: (u) => config.share >= 1 || (u ?? random()) < config.share,
+    skipped: (reason) => metrics.countSkipped(reason),
     mirror: (input) => {
       try {
         if (closing) return Promise.resolve(undefined);
         if (inFlight.size >= config.maxInFlight) {
-          metrics.countSkipped();
+          metrics.countSkipped(SHADOW_SKIP_REASONS.inFlightLimit);
           return Promise.resolve(undefined);
         }
         const controller = new AbortController();
