@@ -30,7 +30,6 @@
  */
 import { type ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as net from 'net';
 import * as path from 'path';
 import * as zlib from 'zlib';
@@ -128,31 +127,6 @@ export async function startLoopbackRelay(netns: string, dir: string, ports: numb
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     },
   };
-}
-
-/** One alert as Alertmanager's webhook delivers it. */
-export interface ReceivedAlert {
-  readonly status: string;
-  readonly labels: Record<string, string>;
-  readonly annotations: Record<string, string>;
-  readonly startsAt: string;
-  readonly receivedAt: number;
-}
-
-/** An HTTP server on the machine's loopback standing for the team's paging endpoint: keeps every alert posted to it. */
-export async function startAlertSink(): Promise<{ port: number; alerts: ReceivedAlert[]; close(): Promise<void> }> {
-  const alerts: ReceivedAlert[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
-      for (const alert of body.alerts ?? []) alerts.push({ ...alert, receivedAt: Date.now() });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as net.AddressInfo).port, alerts, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 /** The operator's generated configuration (Secret prometheus-<name>, key prometheus.yaml.gz), parsed. */

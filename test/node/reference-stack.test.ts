@@ -30,24 +30,20 @@ import { DRIFT_METRICS, DRIFT_PUSH_JOB } from '../../src/contract';
 import { dataPeriod } from '../../src/runtime/drift/schedule';
 import { ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
 import { SynthesizedStack, applyStrict, cdk8sSynth, createRestrictedNamespace, installCrds } from '../controlplane/stack-checks';
+import { type ReceivedAlert, listenAlertSink } from '../rehearsal/alerting/monitoring';
 import { NodeAgent } from './node-agent';
 import {
-  PROMETHEUS_VERSION, type ReceivedAlert, type Started, configForNode, generatedConfig, prometheusBinary, runConfigFor, startAlertSink, startInNamespace,
+  PROMETHEUS_VERSION, type Started, configForNode, generatedConfig, prometheusBinary, runConfigFor, startInNamespace,
   startLoopbackRelay, startOperator, writeYaml,
 } from './monitoring';
 import { GRPC_SOCKETS, S3_PORT, seaweedfsObjects } from './object-store';
+import {
+  DRIFT_DATA_KEY, FEATURES, NS, TRACKING_URI, createExternalSecrets, createVolumes, dbPassword, loadLoop, mlflowApi as registryApi, predict as predictThrough,
+  readyPods as readyPodsOf, registerSecondVersion, train as trainThrough,
+} from './stack-fixtures';
 
-const NS = 'mlops';
-const TRAINING_SCRIPT = path.resolve(__dirname, '..', '..', 'examples', 'training', 'train_fraud_model.py');
-const TRACKING_URI = 'http://mlflow.mlops.svc.cluster.local:5000';
-const INVOCATIONS = 'http://fraud-detector.mlops.svc.cluster.local/invocations';
-const FEATURES = ['amount', 'hour', 'merchant_risk', 'distance_km', 'transactions_24h', 'foreign'];
-const ROWS = [[12.5, 14, 0.05, 1.2, 1, 0], [950.0, 3, 0.92, 180.0, 14, 1], [40.0, 23, 0.4, 25.0, 4, 0]];
-const DB_PASSWORD = `e2e:p@ss/w%rd#${process.pid}`;
 const PUSHGATEWAY = 'http://pushgateway.mlops.svc.cluster.local:9091';
 const CURRENT_DATA_SCRIPT = path.join(__dirname, 'put-current-data.py');
-/** The key of Secret drift-data-s3, and the one identity of the in-cluster object store. */
-const DRIFT_DATA_KEY = { accessKeyId: 'AKIAE2ETEST', secretAccessKey: 'e2e-secret' };
 const S3_ENDPOINT = `http://seaweedfs.mlops.svc.cluster.local:${S3_PORT}`;
 /** The node's address (the pods' gateway), where Prometheus and Alertmanager listen in the node's namespace. */
 const NODE_IP = '10.244.0.1';
@@ -99,31 +95,14 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     cp.assertRunning();
     return check();
   }, ms, `${what} (node agent errors: ${agent.errors.slice(-3).join('; ') || 'none'})`);
-  const readyPods = async (selector: string) => (await get(['pods', '-l', selector])).items
-    .filter((p: any) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+  const readyPods = (selector: string) => readyPodsOf(cp, selector);
   // kube-proxy follows the EndpointSlices within a poll (250 ms) of the endpoint controller,
   // which follows the pod's Ready; until then a Service without endpoints closes connections.
   const answers = (url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) => until(`${url} answering through its Service`,
     () => agent.request(url, init).then((r) => r.status === 200, () => false), 30_000);
-  const predict = () => agent.request(INVOCATIONS, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataframe_split: { columns: FEATURES, data: ROWS } }), timeoutMs: 60_000,
-  });
-  const train = async () => {
-    const result = await agent.run(['python', TRAINING_SCRIPT], {
-      image: Images.MLFLOW,
-      env: { MLFLOW_TRACKING_URI: TRACKING_URI, PYTHONUNBUFFERED: '1', MLFLOW_DISABLE_TELEMETRY: 'true', MLFLOW_HTTP_REQUEST_MAX_RETRIES: '2' },
-      timeoutMs: 300_000,
-    });
-    expect({ code: result.code, tail: result.code === 0 ? '' : result.output.slice(-3000) }).toEqual({ code: 0, tail: '' });
-    return JSON.parse(result.output.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
-  };
-  const mlflowApi = async (method: string, route: string, body?: unknown) => {
-    const res = await agent.request(`${TRACKING_URI}/api/2.0/mlflow/${route}`, {
-      method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-    });
-    expect({ route, status: res.status, body: res.status === 200 ? '' : res.body }).toEqual({ route, status: 200, body: '' });
-    return JSON.parse(res.body);
-  };
+  const predict = () => predictThrough(agent);
+  const train = () => trainThrough(agent);
+  const mlflowApi = (method: string, route: string, body?: unknown) => registryApi(agent, method, route, body);
 
   /** Rows of the champion's reference data (optionally shifted) as today's Parquet file in the in-cluster store. */
   const putCurrentData = async (key: string, drifted: boolean) => {
@@ -246,26 +225,8 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
   test('1: kubectl apply of dist/: PostgreSQL on its volume, the MLflow migration initContainer, MLflow and the Pushgateway Ready behind their Services', step('1 apply, database, registry', async () => {
     // GIVEN the namespace, the stack's external Secrets and volumes for its two claims
     await createRestrictedNamespace(cp, NS);
-    await cp.kubectlOk(['create', 'secret', 'generic', 'mlflow-postgres', '-n', NS, `--from-literal=password=${DB_PASSWORD}`]);
-    await cp.kubectlOk(['create', 'secret', 'generic', 'drift-data-s3', '-n', NS, `--from-literal=access-key-id=${DRIFT_DATA_KEY.accessKeyId}`, `--from-literal=secret-access-key=${DRIFT_DATA_KEY.secretAccessKey}`]);
-    await cp.kubectlOk(['create', 'secret', 'generic', 'inference-log-s3', '-n', NS, '--from-literal=access-key-id=AKIAE2ELOG', '--from-literal=secret-access-key=e2e-log-secret']);
-    // The promotion relay's: the registry's webhook encryption key (a Fernet key), the HMAC secret, a GitHub token (GitHub is not reached here)
-    await cp.kubectlOk(['create', 'secret', 'generic', 'mlflow-webhooks', '-n', NS, `--from-literal=encryption-key=${Buffer.alloc(32, 5).toString('base64url')}=`]);
-    await cp.kubectlOk(['create', 'secret', 'generic', 'promotion-webhook', '-n', NS, '--from-literal=hmac=e2e-promotion-hmac-0123456789']);
-    await cp.kubectlOk(['create', 'secret', 'generic', 'promotion-github', '-n', NS, '--from-literal=token=ghp_e2e']);
-    const pv = (name: string, size: string, claim: string) => {
-      const dir = path.join(volumes, name);
-      fs.mkdirSync(dir, { mode: 0o777 });
-      fs.chmodSync(dir, 0o777);
-      return {
-        apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name },
-        spec: {
-          capacity: { storage: size }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
-          hostPath: { path: dir, type: 'Directory' }, claimRef: { namespace: NS, name: claim },
-        },
-      };
-    };
-    await cp.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pv('e2e-postgres', '20Gi', 'data-mlflow-postgres-0'), pv('e2e-artifacts', '50Gi', 'mlflow-artifacts')] }) });
+    await createExternalSecrets(cp);
+    await createVolumes(cp, volumes);
 
     // WHEN the synthesized stack is applied as users apply it
     const applied = await applyStrict(cp, synth.files);
@@ -281,7 +242,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     const [mlflow] = await readyPods('app.kubernetes.io/name=mlflow');
     expect(mlflow.status.initContainerStatuses[0]).toMatchObject({ name: 'migrate', state: { terminated: { exitCode: 0, reason: 'Completed' } } });
     expect(agent.log(mlflow.metadata.name, 'migrate')).toContain('migrate: schema is at head');
-    expect(agent.log(mlflow.metadata.name, 'migrate')).not.toContain(DB_PASSWORD);
+    expect(agent.log(mlflow.metadata.name, 'migrate')).not.toContain(dbPassword());
     // AND the registry answers through its Service, the EndpointSlice lists the pod
     await answers(`${TRACKING_URI}/health`);
     const health = await agent.request(`${TRACKING_URI}/health`);
@@ -336,9 +297,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
 
   test('4: a rolling update to model version 2: the Deployment controller keeps maxUnavailable 0 and no request fails', step('4 rolling update', async () => {
     // GIVEN version 2 of fraud-detector in the registry (the same trained model, as a promotion registers it)
-    const v1 = (await mlflowApi('GET', 'model-versions/get?name=fraud-detector&version=1')).model_version;
-    const v2 = (await mlflowApi('POST', 'model-versions/create', { name: 'fraud-detector', source: v1.source, run_id: v1.run_id, model_id: v1.model_id ?? /^models:\/(m-[0-9a-f]+)$/.exec(v1.source)?.[1] })).model_version;
-    expect(v2.version).toBe('2');
+    expect(await registerSecondVersion(agent)).toBe('2');
     const deployment = await get(['deployment', 'fraud-detector']);
     expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
     const args: string[] = deployment.spec.template.spec.containers[0].args;
@@ -346,19 +305,8 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     expect(at).toBeGreaterThan(0);
 
     // WHEN the model-server container is changed to serve version 2, under a bounded load loop
-    const load = { ok: 0, errors: [] as string[], stop: false };
-    const loop = (async () => {
-      const until = Date.now() + 480_000;
-      while (!load.stop && Date.now() < until && load.ok + load.errors.length < 20_000) {
-        try {
-          const res = await predict();
-          if (res.status === 200) load.ok++;
-          else load.errors.push(`${res.status} ${res.body.slice(0, 200)}`);
-        } catch (e) {
-          load.errors.push((e as Error).message);
-        }
-      }
-    })();
+    const loop = loadLoop(agent, 480_000);
+    let load: { ok: number; errors: string[] };
     let minAvailable = Infinity;
     const watch = setInterval(() => {
       void get(['deployment', 'fraud-detector']).then((d) => { minAvailable = Math.min(minAvailable, d.status.availableReplicas ?? 0); }, () => undefined);
@@ -370,9 +318,8 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
       // Requests keep flowing while the old pods drain (preStop, proxy drain).
       await until('old pods gone', async () => (await get(['pods', '-l', 'app.kubernetes.io/name=fraud-detector'])).items.length === 2, 120_000);
     } finally {
-      load.stop = true;
       clearInterval(watch);
-      await loop;
+      load = await loop.stop();
     }
 
     // THEN not one request failed, and the Deployment never had fewer than 2 available replicas
@@ -422,7 +369,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     const dir = monitoringDir;
     // GIVEN a webhook receiver in the test, and a relay that lets the node's namespace reach it
     // and the apiserver on the machine's loopback (see monitoring.ts)
-    sink = await startAlertSink();
+    sink = await listenAlertSink();
     const apiPort = Number(new URL(cp.server).port);
     monitors.push(await startLoopbackRelay(agent.netns, dir, [apiPort, sink.port]));
     // AND Alertmanager on the node, routing every alert to the receiver, known to the cluster

@@ -19,6 +19,9 @@ export const FEATURES = ['amount', 'hour', 'merchant_risk', 'distance_km', 'tran
 export const ROWS = [[12.5, 14, 0.05, 1.2, 1, 0], [950.0, 3, 0.92, 180.0, 14, 1], [40.0, 23, 0.4, 25.0, 4, 0]];
 const TRAINING_SCRIPT = path.resolve(__dirname, '..', '..', 'examples', 'training', 'train_fraud_model.py');
 
+/** Secret drift-data-s3's key; the node tier's in-cluster object store accepts this identity. */
+export const DRIFT_DATA_KEY = { accessKeyId: 'AKIAE2ETEST', secretAccessKey: 'e2e-secret' };
+
 /** The database password: characters that break a URL or a shell line unless quoted. */
 export const dbPassword = (): string => `e2e:p@ss/w%rd#${process.pid}`;
 
@@ -27,7 +30,7 @@ export async function createExternalSecrets(cp: ControlPlane): Promise<void> {
   const generic = (name: string, values: Record<string, string>) => cp.kubectlOk(['create', 'secret', 'generic', name, '-n', NS,
     ...Object.entries(values).map(([k, v]) => `--from-literal=${k}=${v}`)]);
   await generic('mlflow-postgres', { password: dbPassword() });
-  await generic('drift-data-s3', { 'access-key-id': 'AKIAE2ETEST', 'secret-access-key': 'e2e-secret' });
+  await generic('drift-data-s3', { 'access-key-id': DRIFT_DATA_KEY.accessKeyId, 'secret-access-key': DRIFT_DATA_KEY.secretAccessKey });
   await generic('inference-log-s3', { 'access-key-id': 'AKIAE2ELOG', 'secret-access-key': 'e2e-log-secret' });
   // The promotion relay's: the registry's webhook encryption key (a Fernet key), the HMAC secret, a GitHub token (GitHub is not reached here)
   await generic('mlflow-webhooks', { 'encryption-key': `${Buffer.alloc(32, 5).toString('base64url')}=` });

@@ -128,6 +128,13 @@ export interface ReceivedAlert {
 
 /** An HTTP server standing for the team's paging endpoint: keeps every alert Alertmanager posts. */
 export async function startAlertSink(rehearsal: Rehearsal): Promise<{ url: string; alerts: ReceivedAlert[] }> {
+  const sink = await listenAlertSink();
+  rehearsal.onClose(() => sink.close());
+  return { url: `http://127.0.0.1:${sink.port}/alerts`, alerts: sink.alerts };
+}
+
+/** The paging endpoint on the machine's loopback (an ephemeral port): keeps every alert posted to it; close() it. */
+export async function listenAlertSink(): Promise<{ port: number; alerts: ReceivedAlert[]; close(): Promise<void> }> {
   const alerts: ReceivedAlert[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -139,9 +146,8 @@ export async function startAlertSink(rehearsal: Rehearsal): Promise<{ url: strin
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  rehearsal.onClose(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/alerts`, alerts };
+  return { port, alerts, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 export interface MonitoringStack {

@@ -32,7 +32,8 @@ export class ContainerProcess {
     const collect = (b: Buffer) => {
       const s = b.toString('utf8');
       this.chunks.push(s);
-      sink.write(s);
+      // Output can still arrive after the exit, while the log closes (a shutdown burst).
+      if (!sink.writableEnded) sink.write(s);
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
