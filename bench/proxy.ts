@@ -68,6 +68,12 @@
  *
  * So the 1.10x goal is met in some runs and not others: the run-to-run spread (0.2x) is wider
  * than what is left to gain, and per-round ratios range 0.6x-2.5x on this shared machine.
+ *
+ * Two runs on 0780d8b on a quieter machine (load average 1.3-1.6, nothing else running), under
+ * load / sequential: logged / proxy 1.01-1.14x / 0.98-1.17x (echo) and 1.02-1.03x / 1.10-1.14x
+ * (1 ms); proxy, logging off: echo 84-89 / 176-385 us, 1 ms 216-256 / 256-391 us; nginx 32-45 /
+ * 89-260 and 86-124 / 103-237 (absolute numbers moved about 2x between the two runs, ratios
+ * less: proxy / nginx 1.99-2.62x under load); throughput on the 1 ms upstream 0.98-0.99x direct.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

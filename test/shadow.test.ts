@@ -80,16 +80,20 @@ describe('ModelService shadow', () => {
     const proxyEnv = (name: string) => envOf(container(named(objects, 'Deployment', name), 'metrics-proxy').env);
     expect(proxyEnv('pricer')).toMatchObject({ MLOPS_SHADOW_RESPONSE_PATH: 'result.scores' });
     expect(proxyEnv('pricer')).not.toHaveProperty('MLOPS_INFERENCE_LOG_RESPONSE_PATH');
-    expect(proxyEnv('logged')).toMatchObject({ MLOPS_SHADOW_RESPONSE_PATH: 'result.prices', MLOPS_INFERENCE_LOG_RESPONSE_PATH: 'result.prices' });
+    // the log's path, which the proxy falls back to for the shadow
+    expect(proxyEnv('logged')).toMatchObject({ MLOPS_INFERENCE_LOG_RESPONSE_PATH: 'result.prices' });
+    expect(proxyEnv('logged')).not.toHaveProperty('MLOPS_SHADOW_RESPONSE_PATH');
     // unset: MLflow's response formats
     expect(proxyEnv('plain')).not.toHaveProperty('MLOPS_SHADOW_RESPONSE_PATH');
   });
 
-  test('refuses shadow.responsePath for an MLflow champion, a path that is not dotted keys, and one that differs from the log\'s', () => {
+  test('fails on shadow.responsePath for an MLflow champion or challenger, a path that is not dotted keys, and one that differs from the log\'s', () => {
     const pricer = ServingRuntime.custom({ image: 'ghcr.io/acme/pricer:1.9.0', port: 8000, healthPath: '/health' });
     const chart = newChart();
     expect(() => new ModelService(chart, 'fraud-detector', { runtime: champion(), shadow: { model: challengerModel, responsePath: 'predictions' } }))
       .toThrow(/shadow\.responsePath \("predictions"\) is only for custom runtimes; leave it unset/);
+    expect(() => new ModelService(chart, 'mixed', { runtime: pricer, shadow: { runtime: champion(), responsePath: 'result.scores' } }))
+      .toThrow(/shadow\.responsePath \("result\.scores"\) is read from both models' answers, but the challenger \(shadow\.runtime\) is a mlflow runtime/);
     expect(() => new ModelService(chart, 'pricer', { runtime: pricer, shadow: { runtime: pricer, responsePath: 'result[0]' } }))
       .toThrow(/shadow\.responsePath \("result\[0\]"\) is not a dotted path of JSON keys; use e\.g\. "result\.scores"/);
     expect(() => new ModelService(chart, 'pricer2', {

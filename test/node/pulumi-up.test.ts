@@ -15,7 +15,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
+import { ComponentExited, ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
 import { createRestrictedNamespace, installCrds } from '../controlplane/stack-checks';
 import { PulumiResult, PulumiWorkspace, unexpectedStderr } from '../pulumi-engine/engine';
 import { NodeAgent } from './node-agent';
@@ -75,7 +75,7 @@ describe('pulumi up of Pulumi.yaml onto a real control plane whose node runs the
 
     // WHEN the registry it deployed is Ready (PostgreSQL on its claim, the migration, the server)
     await timed('registry Ready during pulumi up', () => until('mlflow Ready', async () => {
-      if (upDone) throw new Error(`pulumi up ended before the registry was Ready:\n${(await up).stdout.slice(-3000)}\n${(await up).stderr.slice(-2000)}`);
+      if (upDone) throw new ComponentExited(`pulumi up ended before the registry was Ready:\n${(await up).stdout.slice(-3000)}\n${(await up).stderr.slice(-2000)}`);
       return (await readyPods(cp, 'app.kubernetes.io/name=mlflow')).length === 1;
     }, 420_000));
     // AND the training pipeline registers fraud-detector@champion, which is also the challenger

@@ -28,7 +28,7 @@ import * as path from 'path';
 import { Images } from '../../src';
 import { DRIFT_METRICS, DRIFT_PUSH_JOB } from '../../src/contract';
 import { dataPeriod } from '../../src/runtime/drift/schedule';
-import { ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
+import { ComponentExited, ControlPlane, startControlPlane, waitFor } from '../controlplane/cluster';
 import { SynthesizedStack, applyStrict, cdk8sSynth, createRestrictedNamespace, installCrds } from '../controlplane/stack-checks';
 import { type ReceivedAlert, listenAlertSink } from '../rehearsal/alerting/monitoring';
 import { NodeAgent } from './node-agent';
@@ -308,8 +308,9 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     const loop = loadLoop(agent, 480_000);
     let load: { ok: number; errors: string[] };
     let minAvailable = Infinity;
+    let samples = 0;
     const watch = setInterval(() => {
-      void get(['deployment', 'fraud-detector']).then((d) => { minAvailable = Math.min(minAvailable, d.status.availableReplicas ?? 0); }, () => undefined);
+      void get(['deployment', 'fraud-detector']).then((d) => { samples++; minAvailable = Math.min(minAvailable, d.status.availableReplicas ?? 0); }, () => undefined);
     }, 1000);
     try {
       await cp.kubectlOk(['patch', 'deployment', 'fraud-detector', '-n', NS, '--type=json',
@@ -325,6 +326,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     // THEN not one request failed, and the Deployment never had fewer than 2 available replicas
     expect(load.errors).toEqual([]);
     expect(load.ok).toBeGreaterThan(10);
+    expect(samples).toBeGreaterThan(5);
     expect(minAvailable).toBeGreaterThanOrEqual(2);
     // AND both pods now serve version 2
     const pods = await readyPods('app.kubernetes.io/name=fraud-detector');
@@ -438,7 +440,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     // WHEN the operator has reconciled it (a scrape job per ServiceMonitor, the rule files, the StatefulSet)
     let secret: any;
     await until('the operator\'s configuration of Prometheus mlops', async () => {
-      if (operator.exitCode() !== null) throw new Error(`the operator exited ${operator.exitCode()}:\n${operator.log().slice(-3000)}`);
+      if (operator.exitCode() !== null) throw new ComponentExited(`the operator exited ${operator.exitCode()}:\n${operator.log().slice(-3000)}`);
       const found = await cp.kubectl(['get', 'secret', 'prometheus-mlops', '-n', NS, '-o', 'json']);
       secret = found.code === 0 ? JSON.parse(found.stdout) : undefined;
       const generated = secret ? generatedConfig(secret) : undefined;
@@ -467,7 +469,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     const health = () => Object.fromEntries(pools.map((p) => [p, targets.filter((t) => t.scrapePool === p).map((t) => t.health)]));
     try {
       await until('the fraud-detector, mlflow and pushgateway targets up', async () => {
-        if (prometheus.exitCode() !== null) throw new Error(`prometheus exited ${prometheus.exitCode()}`);
+        if (prometheus.exitCode() !== null) throw new ComponentExited(`prometheus exited ${prometheus.exitCode()}`);
         targets = (await prometheusApi('targets?state=active').catch(() => ({ activeTargets: [] }))).activeTargets;
         return JSON.stringify(health()) === JSON.stringify(Object.fromEntries(pools.map((p) => [p, p.includes('fraud-detector') ? ['up', 'up'] : ['up']])));
       }, 150_000);

@@ -40,9 +40,9 @@ export interface ShadowProps {
   readonly agreementFloor?: number;
   /**
    * A custom runtime's answers: the dotted path of JSON keys to the predictions in both
-   * models' responses, which the champion's proxy compares (e.g. "result.scores"). Only for a
-   * champion with a custom runtime; with an inference log it must equal
-   * inferenceLog.responsePath, which it defaults to.
+   * models' responses, which the champion's proxy compares (e.g. "result.scores"). Only when
+   * both the champion and the challenger are custom runtimes; with an inference log it must
+   * equal inferenceLog.responsePath, which the proxy uses when it is unset.
    * @default - inferenceLog.responsePath, else the MLflow scoring server's formats
    */
   readonly responsePath?: string;
@@ -96,7 +96,7 @@ export function checkShadow(kind: string, scope: Construct, props: ShadowProps, 
   if (typeof agreementFloor !== 'number' || !(agreementFloor > 0 && agreementFloor < 1)) {
     throw fail('agreementFloor', agreementFloor, 'is not a share between 0 and 1 (exclusive)', 'use e.g. 0.9');
   }
-  const responsePath = checkResponsePath(props.responsePath, champion, log, fail);
+  const responsePath = checkResponsePath(props.responsePath, champion, runtime, log, fail);
   return {
     runtime,
     replicas: requireInteger(kind, scope, 'shadow.replicas', props.replicas ?? 1, 1, 100),
@@ -110,12 +110,17 @@ export function checkShadow(kind: string, scope: Construct, props: ShadowProps, 
 }
 
 /**
- * The path both models' predictions are compared at: shadow.responsePath, else the inference
- * log's. The proxy parses both answers at one path, so the two may not differ.
+ * shadow.responsePath, checked: the proxy parses both models' answers at one path, so both must
+ * be custom runtimes and the path may not differ from the inference log's (which the proxy
+ * falls back to when it is unset).
  */
-function checkResponsePath(value: string | undefined, champion: ServingRuntime, log: CheckedInferenceLog | undefined, fail: (field: string, value: unknown, problem: string, fix: string) => Error): string | undefined {
-  if (value === undefined) return log?.responsePath;
+function checkResponsePath(value: string | undefined, champion: ServingRuntime, challenger: ServingRuntime, log: CheckedInferenceLog | undefined, fail: (field: string, value: unknown, problem: string, fix: string) => Error): string | undefined {
+  if (value === undefined) return undefined;
   if (champion.kind !== 'custom') throw fail('responsePath', value, 'is only for custom runtimes', 'leave it unset: the MLflow scoring server\'s formats are understood');
+  if (challenger.kind !== 'custom') {
+    throw fail('responsePath', value, `is read from both models' answers, but the challenger (shadow.runtime) is a ${challenger.kind} runtime`,
+      'give the challenger a custom runtime that answers in the champion\'s format, or leave shadow.responsePath unset');
+  }
   if (typeof value !== 'string' || !DOTTED_PATH.test(value)) throw fail('responsePath', value, 'is not a dotted path of JSON keys', 'use e.g. "result.scores"');
   if (log?.responsePath !== undefined && log.responsePath !== value) {
     throw fail('responsePath', value, `differs from inferenceLog.responsePath "${log.responsePath}"; the proxy reads both models' predictions at one path`,

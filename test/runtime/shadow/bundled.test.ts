@@ -98,7 +98,7 @@ describe('the bundled proxy compares a custom runtime\'s shadow answers at MLOPS
     expect(await skipped(SHADOW_SKIP_REASONS.inFlightLimit)).toBe(0);
   });
 
-  test('an empty segment in the path is refused at start, naming the variable', async () => {
+  test('fails at start on an empty segment in the path, naming the variable', async () => {
     running = runProgram(program, {
       MLOPS_PROXY_UPSTREAM: champion.url, MLOPS_MODEL_NAME: MODEL, [PROXY_ENV.shadowUpstream]: challenger.url, [PROXY_ENV.shadowResponsePath]: 'result..scores',
     });

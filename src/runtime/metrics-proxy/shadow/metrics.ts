@@ -48,7 +48,7 @@ export class ShadowMetrics {
       'Requests mirrored to the shadow challenger, by how its answer compared with the champion\'s: agree, disagree, challenger_failed, incomparable.');
     for (const outcome of OUTCOMES) lines.push(sampleLine(comparisonsTotal, { ...model, [LABELS.outcome]: outcome }, this.comparisons.get(outcome)!));
     lines.push(
-      ...familyHeader(skippedTotal, 'counter', 'Requests sampled for the shadow but not mirrored: in_flight_limit (too many mirrors in flight), body_too_large (over the capture limit).'),
+      ...familyHeader(skippedTotal, 'counter', 'Requests sampled for the shadow but not mirrored: in_flight_limit (too many mirrors in flight), body_too_large (over the capture limit). Not counted: requests whose client left before the answer, and those arriving while the proxy stops.'),
       ...SKIP_REASONS.map((reason) => sampleLine(skippedTotal, { ...model, [LABELS.reason]: reason }, this.skipped.get(reason)!)),
       ...familyHeader(absDifferenceSum, 'counter', 'Sum of |champion - challenger| over the compared numeric predictions (with a tolerance).'),
       sampleLine(absDifferenceSum, model, this.differenceSum),
