@@ -119,9 +119,9 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     return JSON.parse(result.output.trim().split('\n').filter((l) => l.startsWith('{')).pop()!);
   };
   /** The key the drift CronJob reads now: its URI with {{ds}} as the checker computes it from the CronJob's schedule. */
-  const currentKey = async () => {
+  const currentKey = async (now = new Date()) => {
     const cron = await get(['cronjob', 'fraud-detector-drift']);
-    const { ds } = dataPeriod({ schedule: cron.spec.schedule, timeZone: cron.spec.timeZone, periodsBack: 1, now: new Date() });
+    const { ds } = dataPeriod({ schedule: cron.spec.schedule, timeZone: cron.spec.timeZone, periodsBack: 1, now });
     return `fraud-detector/dt=${ds}/part-0.parquet`;
   };
   /** A Job from the drift CronJob, run to its end by the Job controller: the Job's conditions, its pods' exits, the checker's verdict. */
@@ -545,6 +545,11 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     expect(cron.spec.timeZone).toBe('Etc/UTC');
     const at = new Date(Math.ceil((Date.now() + 20_000) / 60_000) * 60_000);
     const schedule = `${at.getUTCMinutes()} ${at.getUTCHours()} * * *`;
+    // The patch moves only the trigger: the checker computes {{ds}} from the synthesized
+    // --schedule at the time it runs, so the drifted rows go where it will look then (step 7's
+    // key, unless the day of the data period changes before `at`).
+    const key = await currentKey(at);
+    expect(await putCurrentData(key, true)).toMatchObject({ key, rows: 1000 });
     await cp.kubectlOk(['patch', 'cronjob', 'fraud-detector-drift', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { schedule } })]);
 
     // WHEN that minute has come: the controller names the Job after the scheduled time (minutes since the epoch)
