@@ -117,7 +117,15 @@ describe('the reference stack of Pulumi.yaml, deployed by the real engine', () =
     const deployment = await cp.getJson(['deployment', 'fraud-detector', '-n', NAMESPACE]);
     expect(deployment.metadata.generation).toBe(before + 1);
     expect(JSON.stringify(deployment.spec.template.spec.containers)).toContain('models:/fraud-detector/7');
-    expect(deployment.status).toMatchObject({ observedGeneration: deployment.metadata.generation, updatedReplicas: deployment.status.replicas, readyReplicas: deployment.status.replicas });
+    // The provider returns once the new ReplicaSet's pods are all updated and ready; the old
+    // ReplicaSet's last pod may still be scaling down then, which the Deployment controller
+    // finishes on its own.
+    expect(deployment.status).toMatchObject({ observedGeneration: deployment.metadata.generation, updatedReplicas: deployment.spec.replicas });
+    expect(deployment.status.readyReplicas).toBeGreaterThanOrEqual(deployment.spec.replicas);
+    await waitFor(async () => {
+      const { status, spec } = await cp.getJson(['deployment', 'fraud-detector', '-n', NAMESPACE]);
+      return status.replicas === spec.replicas && status.updatedReplicas === spec.replicas && status.readyReplicas === spec.replicas;
+    }, 60_000, 'the old ReplicaSet of fraud-detector to scale down');
     const cronJob = await cp.getJson(['cronjob', 'fraud-detector-drift', '-n', NAMESPACE]);
     expect(JSON.stringify(cronJob.spec.jobTemplate.spec.template.spec)).toContain('models:/fraud-detector/7');
     // and everything else is as the first up left it
