@@ -38,7 +38,7 @@ import {
 } from './monitoring';
 import { GRPC_SOCKETS, S3_PORT, seaweedfsObjects } from './object-store';
 import {
-  DRIFT_DATA_KEY, FEATURES, NS, TRACKING_URI, createExternalSecrets, createVolumes, dbPassword, loadLoop, mlflowApi as registryApi, predict as predictThrough,
+  DB_PASSWORD, DRIFT_DATA_KEY, FEATURES, NS, TRACKING_URI, createExternalSecrets, createVolumes, loadLoop, mlflowApi as registryApi, predict as predictThrough,
   readyPods as readyPodsOf, registerSecondVersion, train as trainThrough,
 } from './stack-fixtures';
 
@@ -242,7 +242,7 @@ describe('the reference stack end to end: kubectl apply -f dist/ on a real contr
     const [mlflow] = await readyPods('app.kubernetes.io/name=mlflow');
     expect(mlflow.status.initContainerStatuses[0]).toMatchObject({ name: 'migrate', state: { terminated: { exitCode: 0, reason: 'Completed' } } });
     expect(agent.log(mlflow.metadata.name, 'migrate')).toContain('migrate: schema is at head');
-    expect(agent.log(mlflow.metadata.name, 'migrate')).not.toContain(dbPassword());
+    expect(agent.log(mlflow.metadata.name, 'migrate')).not.toContain(DB_PASSWORD);
     // AND the registry answers through its Service, the EndpointSlice lists the pod
     await answers(`${TRACKING_URI}/health`);
     const health = await agent.request(`${TRACKING_URI}/health`);

@@ -23,13 +23,13 @@ const TRAINING_SCRIPT = path.resolve(__dirname, '..', '..', 'examples', 'trainin
 export const DRIFT_DATA_KEY = { accessKeyId: 'AKIAE2ETEST', secretAccessKey: 'e2e-secret' };
 
 /** The database password: characters that break a URL or a shell line unless quoted. */
-export const dbPassword = (): string => `e2e:p@ss/w%rd#${process.pid}`;
+export const DB_PASSWORD = `e2e:p@ss/w%rd#${process.pid}`;
 
 /** The six Secrets the reference stack reads and documents as created outside it. */
 export async function createExternalSecrets(cp: ControlPlane): Promise<void> {
   const generic = (name: string, values: Record<string, string>) => cp.kubectlOk(['create', 'secret', 'generic', name, '-n', NS,
     ...Object.entries(values).map(([k, v]) => `--from-literal=${k}=${v}`)]);
-  await generic('mlflow-postgres', { password: dbPassword() });
+  await generic('mlflow-postgres', { password: DB_PASSWORD });
   await generic('drift-data-s3', { 'access-key-id': DRIFT_DATA_KEY.accessKeyId, 'secret-access-key': DRIFT_DATA_KEY.secretAccessKey });
   await generic('inference-log-s3', { 'access-key-id': 'AKIAE2ELOG', 'secret-access-key': 'e2e-log-secret' });
   // The promotion relay's: the registry's webhook encryption key (a Fernet key), the HMAC secret, a GitHub token (GitHub is not reached here)

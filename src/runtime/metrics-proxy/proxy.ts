@@ -6,14 +6,10 @@ import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { ServingMetrics } from './metrics';
 import { UpstreamPool } from './upstream';
 import { BodyCapture, type Capture, type InferenceLog } from './inference-log';
+import type { LogEvent } from '../shared/log-event';
 import type { Shadow } from './shadow';
 
-/** One JSON log line; `event` says what happened. */
-export interface LogEvent {
-  readonly event: string;
-  readonly level?: 'info' | 'warn' | 'error';
-  readonly [field: string]: unknown;
-}
+export type { LogEvent } from '../shared/log-event';
 
 export interface MetricsProxyOptions {
   /** Receives lifecycle and (summarised) upstream-error events. @default - events are dropped */
@@ -126,8 +122,6 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
         responseContentEncoding: responseEncoding,
         requestId: header(req.headers['x-request-id']),
       };
-      // A body over the capture limit cannot be sent whole: counted, not mirrored.
-      if (mirrored && capture.requestBody === undefined) shadow!.skipped(SHADOW_SKIP_REASONS.bodyTooLarge);
       if (mirrored && capture.requestBody !== undefined) {
         void shadow!.mirror({
           method: req.method ?? 'POST',
@@ -140,8 +134,10 @@ export async function startMetricsProxy(config: MetricsProxyConfig, options: Met
         }).then((answer) => {
           if (logged) inferenceLog!.record(answer ? { ...capture, challenger: answer } : capture);
         });
-      } else if (logged) {
-        inferenceLog!.record(capture);
+      } else {
+        // A body over the capture limit cannot be sent whole: counted, not mirrored.
+        if (mirrored) shadow!.skipped(SHADOW_SKIP_REASONS.bodyTooLarge);
+        if (logged) inferenceLog!.record(capture);
       }
     };
 

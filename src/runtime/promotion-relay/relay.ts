@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import { PROMOTION_ANNOTATIONS as A, PROMOTION_DELIVERY_OUTCOMES as O, PROMOTION_PATHS, type PromotionModelConfig } from '../../contract';
+import type { LogEvent } from '../shared/log-event';
 import { TEXT_FORMAT_CONTENT_TYPE } from '../shared/prometheus-text';
 import { CiError, dispatch } from './ci';
 import type { RelayConfig } from './config';
@@ -13,7 +14,7 @@ import { parseAliasEvent, ReplayCache, verifyDelivery } from './signature';
 /** Largest delivery body read; MLflow's alias event is about 150 bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type LogEvent = { event: string; level?: 'info' | 'warn' | 'error' } & Record<string, unknown>;
+export type { LogEvent };
 
 export interface RelayDeps {
   readonly log: (e: LogEvent) => void;

@@ -6,8 +6,9 @@ import { type Bodies, extractRows } from '../../../src/runtime/metrics-proxy/inf
 import { Sampler } from '../../../src/runtime/metrics-proxy/inference-log/sampler';
 import { parseShadowConfig } from '../../../src/runtime/metrics-proxy/shadow/config';
 import {
-  type ChallengerRequest, type ChallengerResponse, type MirrorInput, type SendToChallenger, type ShadowEvent, challengerHeaders, createShadow,
+  type ChallengerRequest, type ChallengerResponse, type MirrorInput, type SendToChallenger, challengerHeaders, createShadow,
 } from '../../../src/runtime/metrics-proxy/shadow/mirror';
+import type { LogEvent } from '../../../src/runtime/shared/log-event';
 import { parseExposition } from '../prometheus-text';
 
 /**
@@ -56,7 +57,7 @@ function holding() {
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 function start(send: SendToChallenger, env: Record<string, string> = {}, random?: () => number) {
-  const events: ShadowEvent[] = [];
+  const events: LogEvent[] = [];
   const shadow = createShadow(config(env), { modelName: MODEL, log: (e) => events.push(e), request: send, random });
   const metric = (name: string, labels: Record<string, string> = {}) => parseExposition(shadow.render()).value(name, { model: MODEL, ...labels });
   const comparisons = (outcome: string) => metric('mlops_shadow_comparisons_total', { outcome });
@@ -371,7 +372,7 @@ describe('createShadow against a real challenger on loopback', () => {
   });
 
   const real = (env: Record<string, string> = {}) => {
-    const events: ShadowEvent[] = [];
+    const events: LogEvent[] = [];
     const shadow = createShadow(config({ MLOPS_SHADOW_UPSTREAM: `http://127.0.0.1:${port}`, ...env }), { modelName: MODEL, log: (e) => events.push(e) });
     return { shadow, events, comparisons: (outcome: string) => parseExposition(shadow.render()).value('mlops_shadow_comparisons_total', { model: MODEL, outcome }) };
   };
@@ -443,7 +444,7 @@ describe('createShadow against a real challenger on loopback', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const events: ShadowEvent[] = [];
+    const events: LogEvent[] = [];
     const shadow = createShadow(config({ MLOPS_SHADOW_UPSTREAM: `http://127.0.0.1:${closedPort}` }), { modelName: MODEL, log: (e) => events.push(e) });
     try {
       // WHEN

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { INFERENCE_LOG_LAYOUT, INFERENCE_LOG_OUTCOMES } from '../../../contract';
+import type { LogEvent } from '../../shared/log-event';
 import type { InferenceLogMetrics } from './metrics';
 import type { PutObject, PutResult } from './s3-put';
 
@@ -51,11 +52,7 @@ export interface WriterSettings {
   readonly gzipLevel?: number;
 }
 
-export interface LogEvent {
-  readonly event: string;
-  readonly level?: 'info' | 'warn' | 'error';
-  readonly [field: string]: unknown;
-}
+export type { LogEvent };
 
 export interface WriterDeps {
   readonly put: PutObject;

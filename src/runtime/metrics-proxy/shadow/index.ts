@@ -4,4 +4,4 @@
 // inference log's record, appends render() to /metrics and closes the shadow after its drain,
 // before the inference log. parseVariant is for the challenger's own proxy.
 export { type ShadowConfig, DEFAULTS as SHADOW_DEFAULTS, parseShadowConfig, parseVariant } from './config';
-export { type ChallengerAnswer, type MirrorInput, type SendToChallenger, type Shadow, type ShadowEvent, type ShadowOptions, createShadow } from './mirror';
+export { type ChallengerAnswer, type MirrorInput, type SendToChallenger, type Shadow, type ShadowOptions, createShadow } from './mirror';

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import { SHADOW_OUTCOMES, SHADOW_SKIP_REASONS } from '../../../contract';
+import type { LogEvent } from '../../shared/log-event';
 import { readPredictionsOf } from '../inference-log/extract';
 import { BodyCapture } from '../inference-log/sampler';
 import { comparePredictions } from './compare';
@@ -18,13 +19,6 @@ import { type ShadowOutcome, type ShadowSkipReason, ShadowMetrics } from './metr
  * The challenger's answer is compared with the champion's (SHADOW_OUTCOMES) and handed back,
  * so that the inference log can join it to the request's record.
  */
-
-/** One JSON log line, as the proxy's; `event` says what happened. */
-export interface ShadowEvent {
-  readonly event: string;
-  readonly level?: 'info' | 'warn' | 'error';
-  readonly [field: string]: unknown;
-}
 
 /** A champion's exchange, copied to the challenger. */
 export interface MirrorInput {
@@ -108,7 +102,7 @@ export interface ShadowOptions {
   /** Dotted path to the predictions in both models' responses, for a custom runtime (MLOPS_INFERENCE_LOG_RESPONSE_PATH). @default - MLflow's formats */
   readonly responsePath?: string;
   /** The first failure of each kind to reach the challenger (a timeout, ECONNREFUSED, ...). @default - events are dropped */
-  readonly log?: (event: ShadowEvent) => void;
+  readonly log?: (event: LogEvent) => void;
   /** Sends mirrors. @default - node:http to config.upstream over keep-alive connections, at most maxInFlight */
   readonly request?: SendToChallenger;
   /** Uniform in [0, 1), when sample() is given no draw. @default Math.random */
